@@ -1,0 +1,332 @@
+"""Run compiled programs: a pure, jitted JAX forward pass, a Flax NNX module around it, and
+the encoders that turn token sequences into ids and residuals into decoded values.
+
+The forward pass is a plain function of (params, ids) so interventions in ``analysis/`` can
+reuse its pieces (``embed``, ``attention``, ``mlp``) and patch anything between them.
+All matrix products run at full float32 precision (``Precision.HIGHEST``): accelerators'
+default reduced-precision matmuls would break exactness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from .assemble import CompiledProgram
+from .errors import InputError
+
+HIGHEST = jax.lax.Precision.HIGHEST
+MASKED = -1e30
+
+
+def _einsum(spec: str, *xs):
+    return jnp.einsum(spec, *xs, precision=HIGHEST)
+
+
+# ---------------------------------------------------------------------------------------
+# Pure forward pieces
+
+
+def embed(params: dict, ids: jnp.ndarray) -> jnp.ndarray:
+    """Token plus position embedding: ``[batch, seq, d_model]``."""
+    return params["embed.token"][ids] + params["embed.pos"][: ids.shape[1]][None]
+
+
+def attention_mask(ids: jnp.ndarray, pad_id: int, causal: bool) -> jnp.ndarray:
+    """``[batch, 1, query, key]``: padding keys are never attended; causal hides the future."""
+    mask = (ids != pad_id)[:, None, None, :]
+    if causal:
+        t = ids.shape[1]
+        mask = mask & jnp.tril(jnp.ones((t, t), dtype=bool))[None, None]
+    return mask
+
+
+def attention(p: dict, x_q, x_k, x_v, mask) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Per-head outputs ``[batch, head, seq, d_model]`` and patterns ``[batch, head, q, k]``.
+
+    Queries, keys and values read separate residual inputs so an edge into one of them can
+    be patched alone.
+    """
+    q = _einsum("btd,hdk->bhtk", x_q, p["q"])
+    k = _einsum("btd,hdk->bhtk", x_k, p["k"])
+    v = _einsum("btd,hdv->bhtv", x_v, p["v"])
+    scores = jnp.where(mask, _einsum("bhqk,bhsk->bhqs", q, k), MASKED)
+    pattern = jax.nn.softmax(scores, axis=-1)
+    z = _einsum("bhqs,bhsv->bhqv", pattern, v)
+    return _einsum("bhqv,hvd->bhqd", z, p["o"]), pattern
+
+
+def mlp(p: dict, x) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """MLP output ``[batch, seq, d_model]`` and hidden activations ``[batch, seq, hidden]``."""
+    hidden = jax.nn.relu(_einsum("btd,dh->bth", x, p["in"]))
+    return _einsum("bth,hd->btd", hidden, p["out"]), hidden
+
+
+def layer_params(params: dict, layer: int, kind: str) -> dict | None:
+    prefix = f"layers.{layer}.{kind}."
+    sub = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+    return sub or None
+
+
+def forward(
+    params: dict, ids: jnp.ndarray, *, num_layers: int, pad_id: int, causal: bool,
+    capture: bool = False,
+) -> tuple[jnp.ndarray, dict]:
+    """Final residual ``[batch, seq, d_model]`` and, with ``capture``, every intermediate."""
+    cache: dict = {}
+    x = embed(params, ids)
+    mask = attention_mask(ids, pad_id, causal)
+    if capture:
+        cache["embed"] = x
+    for layer in range(num_layers):
+        if capture:
+            cache[f"L{layer}.resid_pre"] = x
+        att = layer_params(params, layer, "attn")
+        if att is not None:
+            heads, pattern = attention(att, x, x, x, mask)
+            x = x + heads.sum(axis=1)
+            if capture:
+                cache[f"L{layer}.attn.heads"] = heads
+                cache[f"L{layer}.attn.pattern"] = pattern
+        if capture:
+            cache[f"L{layer}.resid_mid"] = x
+        ff = layer_params(params, layer, "mlp")
+        if ff is not None:
+            out, hidden = mlp(ff, x)
+            x = x + out
+            if capture:
+                cache[f"L{layer}.mlp.hidden"] = hidden
+                cache[f"L{layer}.mlp.out"] = out
+        if capture:
+            cache[f"L{layer}.resid_post"] = x
+    return x, cache
+
+
+# ---------------------------------------------------------------------------------------
+# Encoding and decoding
+
+
+@dataclass
+class InputEncoder:
+    """Tokens to ids (tracr-style ``encoding_map``)."""
+
+    encoding_map: dict
+    bos: str
+    pad: str
+    max_seq_len: int
+
+    def encode(self, tokens: Sequence) -> list[int]:
+        """Encode one sequence that starts with BOS (tracr's convention)."""
+        tokens = list(tokens)
+        if not tokens or tokens[0] != self.bos:
+            raise InputError(
+                f"the input must start with the BOS token {self.bos!r}, got {tokens[:1]!r}"
+            )
+        body = tokens[1:]
+        while body and body[-1] == self.pad:
+            body.pop()
+        return [self.encoding_map[self.bos]] + self.encode_body(body)
+
+    def encode_body(self, seq: Sequence) -> list[int]:
+        if len(seq) > self.max_seq_len:
+            raise InputError(
+                f"the sequence has {len(seq)} tokens but the model was compiled for at most "
+                f"{self.max_seq_len}; recompile with a larger max_seq_len"
+            )
+        ids = []
+        vocab = [t for t in self.encoding_map if t not in (self.bos, self.pad)]
+        for i, tok in enumerate(seq):
+            if tok in (self.bos, self.pad) or tok not in self.encoding_map:
+                raise InputError(
+                    f"token {tok!r} at position {i} is not in the vocabulary {vocab}"
+                )
+            ids.append(self.encoding_map[tok])
+        return ids
+
+
+@dataclass
+class OutputEncoder:
+    """Unembedding columns to values (tracr-style ``decoding_map``); None if numerical."""
+
+    decoding_map: dict
+
+    def decode(self, ids: Sequence[int]) -> list:
+        return [self.decoding_map[i] for i in ids]
+
+
+def decode(program: CompiledProgram, resid: np.ndarray) -> tuple[list, np.ndarray]:
+    """Decoded output values ``[batch][seq]`` and a mask of clean read-outs.
+
+    Categorical: the value whose direction is near 1 (``None`` if all are near 0).
+    Numerical: the nearest value of the output's exact value set. A read-out that is
+    neither (a blend of directions, a number between grid values) is marked unclean: it
+    happens only on inputs outside the program's domain.
+    """
+    out = np.asarray(resid, dtype=np.float64) @ program.params["unembed"].astype(np.float64)
+    info = program.output_variable
+    values = info.values
+    if info.encoding == "numerical":
+        x = out[..., 0]
+        grid = np.array([float(v) for v in values]) if values else np.zeros(1)
+        pos = np.clip(np.searchsorted(grid, x), 1, max(len(grid) - 1, 1))
+        lo = grid[pos - 1]
+        hi = grid[np.minimum(pos, len(grid) - 1)]
+        idx = np.where(np.abs(x - lo) <= np.abs(x - hi), pos - 1, np.minimum(pos, len(grid) - 1))
+        snapped = grid[idx]
+        gaps = np.diff(grid).min() if len(grid) > 1 else 1.0
+        clean = np.abs(x - snapped) < gaps / 4
+        decoded = [[values[i] if values else 0 for i in row] for row in idx.tolist()]
+        return decoded, clean
+    if out.shape[-1] == 0:
+        return [[None] * out.shape[1] for _ in range(out.shape[0])], np.ones(out.shape[:2], bool)
+    best = out.argmax(-1)
+    top = out.max(-1)
+    rest = np.sort(out, axis=-1)[..., -2] if out.shape[-1] > 1 else np.zeros(out.shape[:2])
+    is_none = top < 0.5
+    clean = np.where(is_none, top < 0.1, (np.abs(top - 1) < 0.1) & (np.abs(rest) < 0.1))
+    decoded = [
+        [None if n else values[b] for b, n in zip(brow, nrow, strict=True)]
+        for brow, nrow in zip(best.tolist(), is_none.tolist(), strict=True)
+    ]
+    return decoded, clean
+
+
+# ---------------------------------------------------------------------------------------
+# The runnable model
+
+
+class Transformer(nnx.Module):
+    """The compiled weights as a Flax NNX module; calling it returns the final residual."""
+
+    def __init__(self, program: CompiledProgram):
+        self.names = sorted(program.params)
+        for name in self.names:
+            setattr(self, _attr(name), nnx.Param(jnp.asarray(program.params[name])))
+        self.num_layers = program.config.num_layers
+        self.pad_id = program.token_ids[program.pad]
+        self.causal = program.config.causal
+
+    def weights(self) -> dict:
+        return {name: getattr(self, _attr(name))[...] for name in self.names}
+
+    def __call__(self, ids: jnp.ndarray, capture: bool = False):
+        x, cache = forward(
+            self.weights(), ids, num_layers=self.num_layers, pad_id=self.pad_id,
+            causal=self.causal, capture=capture,
+        )
+        return (x, cache) if capture else x
+
+
+def _attr(name: str) -> str:
+    return "w_" + name.replace(".", "_")
+
+
+@dataclass
+class ModelOutput:
+    """tracr-like result of ``Model.apply``."""
+
+    decoded: list
+    transformer_output: np.ndarray
+    unembedded: np.ndarray
+    residuals: list
+    clean: list
+
+
+class Model:
+    """A compiled program ready to run: batched, jitted, decodes to program values."""
+
+    def __init__(self, program: CompiledProgram):
+        self.program = program
+        self.config = program.config
+        self.module = Transformer(program)
+        self.params_flat = {k: jnp.asarray(v) for k, v in program.params.items()}
+        ids = program.token_ids
+        self.bos_id, self.pad_id = ids[program.bos], ids[program.pad]
+        self.input_encoder = InputEncoder(ids, program.bos, program.pad, self.config.max_seq_len)
+        out = program.output_variable
+        self.output_encoder = (
+            None if out.encoding == "numerical"
+            else OutputEncoder(dict(enumerate(out.values)))
+        )
+        kw = dict(num_layers=self.config.num_layers, pad_id=self.pad_id, causal=self.config.causal)
+        self._fwd = jax.jit(partial(forward, **kw, capture=False))
+        self._fwd_cache = jax.jit(partial(forward, **kw, capture=True))
+
+    # -- tracr-compatible surface ----------------------------------------------------------
+    @property
+    def model_config(self):
+        return self.config
+
+    @property
+    def residual_labels(self) -> list[str]:
+        return self.program.residual_labels
+
+    @property
+    def params(self) -> dict:
+        """Weights as a nested dict (``{"layers": {"0": {"attn": {"q": ...}}}}``)."""
+        nested: dict = {}
+        for name, arr in self.program.params.items():
+            *path, leaf = name.split(".")
+            node = nested
+            for part in path:
+                node = node.setdefault(part, {})
+            node[leaf] = arr
+        return nested
+
+    def apply(self, tokens: Sequence) -> ModelOutput:
+        """Run one sequence that starts with BOS; ``.decoded`` starts with BOS, like tracr."""
+        ids = np.array([self.input_encoder.encode(tokens)], dtype=np.int32)
+        resid, cache = self._fwd_cache(self.params_flat, jnp.asarray(ids))
+        resid = np.asarray(resid)
+        decoded, clean = decode(self.program, resid)
+        residuals = [np.asarray(v) for k, v in cache.items() if "resid" in k or k == "embed"]
+        unembedded = resid @ self.program.params["unembed"]
+        return ModelOutput(
+            decoded=[self.program.bos] + decoded[0][1:], transformer_output=resid,
+            unembedded=unembedded, residuals=residuals, clean=clean[0].tolist(),
+        )
+
+    # -- native surface --------------------------------------------------------------------
+    def encode(self, inputs: Sequence[Sequence]) -> np.ndarray:
+        """``[batch, 1 + longest]`` ids: BOS, the tokens, PAD after shorter sequences."""
+        inputs = [list(s) for s in inputs]
+        width = 1 + max((len(s) for s in inputs), default=0)
+        ids = np.full((len(inputs), width), self.pad_id, dtype=np.int32)
+        ids[:, 0] = self.bos_id
+        for b, seq in enumerate(inputs):
+            try:
+                ids[b, 1 : 1 + len(seq)] = self.input_encoder.encode_body(seq)
+            except InputError as err:
+                raise InputError(f"input {b}: {err}") from None
+        return ids
+
+    def forward(self, ids, capture: bool = False):
+        """Final residual (and the cache of intermediates with ``capture``), jitted."""
+        ids = jnp.asarray(ids)
+        if capture:
+            return self._fwd_cache(self.params_flat, ids)
+        return self._fwd(self.params_flat, ids)[0]
+
+    def run(self, inputs: Sequence[Sequence], *, strict: bool = False) -> list[list]:
+        """Decoded outputs (without the BOS position) for a batch of token sequences."""
+        inputs = [list(s) for s in inputs]
+        if not inputs:
+            return []
+        resid = np.asarray(self.forward(self.encode(inputs)))
+        decoded, clean = decode(self.program, resid)
+        out = []
+        for b, seq in enumerate(inputs):
+            n = len(seq)
+            if strict and not clean[b, 1 : 1 + n].all():
+                raise InputError(f"input {b} {seq!r} gave an unclean read-out (outside the domain)")
+            out.append(decoded[b][1 : 1 + n])
+        return out
+
+    def __call__(self, inputs: Sequence[Sequence]) -> list[list]:
+        return self.run(inputs)

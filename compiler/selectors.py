@@ -1,0 +1,213 @@
+"""Selectors as attention scores: a conjunction of literals over (key, query) tables.
+
+A ``Select`` is a 0/1 table over the (query value, key value) pairs of its two categorical
+variables. A compound selector is normalised (negations pushed to the leaves) into a
+conjunction of literals, literals over the same (keys, queries) pair are merged into one
+table, and the attention score of a key is ``gap * (number of true literals)``; every
+selected key then has the same, highest score, so softmax averages uniformly over them.
+A negated literal scores ``one_q * one_k - table``, so a ``None`` key or query satisfies it,
+as ``SelectorNot`` does in the interpreter.
+
+Disjunctions over different (keys, queries) pairs are not threshold functions of the
+literals with a uniform top score; they are refused with an explanation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import rasp
+from .errors import CompileError
+from .graph import ProgramGraph
+from .values import sort_values
+
+
+@dataclass
+class Literal:
+    """``table[q, k]`` (or its negation) over the non-None values of ``queries`` / ``keys``."""
+
+    keys: str
+    queries: str
+    key_values: list
+    query_values: list
+    table: np.ndarray  # bool [n_query_values, n_key_values]
+    negated: bool = False
+
+    def holds(self, key, query) -> bool:
+        """The literal's truth for a (key value, query value) pair, ``None`` allowed."""
+        if key is None or query is None:
+            return self.negated
+        t = bool(self.table[self.query_values.index(query), self.key_values.index(key)])
+        return t != self.negated
+
+
+Formula = tuple  # ("atom", node_id) | ("not", f) | ("and", f, g) | ("or", f, g)
+
+
+def _formula(graph: ProgramGraph, sel_id: str) -> Formula:
+    node = graph.nodes[sel_id]
+    e = node.expr
+    if isinstance(e, rasp.Select):
+        return ("atom", sel_id)
+    if isinstance(e, rasp.SelectorAnd):
+        return ("and", _formula(graph, node.children[0]), _formula(graph, node.children[1]))
+    if isinstance(e, rasp.SelectorOr):
+        return ("or", _formula(graph, node.children[0]), _formula(graph, node.children[1]))
+    if isinstance(e, rasp.SelectorNot):
+        return ("not", _formula(graph, node.children[0]))
+    if isinstance(e, rasp.ConstantSelector):
+        raise CompileError(
+            f"ConstantSelector {sel_id!r} is for testing the interpreter and cannot be compiled"
+        )
+    raise CompileError(f"{type(e).__name__} {sel_id!r} is not a selector the compiler knows")
+
+
+def _atoms(f: Formula) -> list[str]:
+    if f[0] == "atom":
+        return [f[1]]
+    return [a for sub in f[1:] for a in _atoms(sub)]
+
+
+def _eval_formula(f: Formula, truth: dict[str, bool]) -> bool:
+    op = f[0]
+    if op == "atom":
+        return truth[f[1]]
+    if op == "not":
+        return not _eval_formula(f[1], truth)
+    if op == "and":
+        return _eval_formula(f[1], truth) and _eval_formula(f[2], truth)
+    return _eval_formula(f[1], truth) or _eval_formula(f[2], truth)
+
+
+def _conjuncts(f: Formula, negate: bool = False) -> list[tuple[Formula, bool]] | None:
+    """Split ``f`` (or ``not f``) into a flat AND of (sub-formula, negated) groups."""
+    op = f[0]
+    if op == "not":
+        return _conjuncts(f[1], not negate)
+    if (op == "and" and not negate) or (op == "or" and negate):
+        left, right = _conjuncts(f[1], negate), _conjuncts(f[2], negate)
+        return left + right
+    return [(f, negate)]
+
+
+def _predicate_table(graph: ProgramGraph, vs: dict[str, set], atom_id: str) -> tuple:
+    e = graph.nodes[atom_id].expr
+    keys, queries = graph.nodes[atom_id].children
+    for side, sop_id in (("keys", keys), ("queries", queries)):
+        if rasp.is_numerical(graph.nodes[sop_id].expr):
+            raise CompileError(
+                f"Select {atom_id!r}: its {side} {sop_id!r} are numerically encoded; a selector "
+                "compares categorical values (mark them categorical)"
+            )
+    kv = sort_values(v for v in vs[keys] if v is not None)
+    qv = sort_values(v for v in vs[queries] if v is not None)
+    table = np.zeros((len(qv), len(kv)), dtype=bool)
+    for i, q in enumerate(qv):
+        for j, k in enumerate(kv):
+            try:
+                table[i, j] = bool(e.predicate(k, q))
+            except Exception:  # noqa: BLE001 - the interpreter raises there too
+                table[i, j] = False
+    return keys, queries, kv, qv, table
+
+
+def compile_selector(graph: ProgramGraph, vs: dict[str, set], sel_id: str) -> list[Literal]:
+    """The selector as a conjunction of literals, one per distinct (keys, queries) pair."""
+    formula = _formula(graph, sel_id)
+    groups: dict[tuple[str, str], list[tuple[Formula, bool]]] = {}
+    tables: dict[str, tuple] = {a: _predicate_table(graph, vs, a) for a in _atoms(formula)}
+    for sub, neg in _conjuncts(formula):
+        pairs = {(tables[a][0], tables[a][1]) for a in _atoms(sub)}
+        if len(pairs) > 1:
+            raise CompileError(
+                f"selector {sel_id!r}: an OR (or a NOT of an AND) over selects with different "
+                f"keys/queries {sorted(pairs)} cannot be one attention head with uniform weights; "
+                "combine the keys (or queries) into one SOp with a SequenceMap and use a single "
+                "Select with a combined predicate"
+            )
+        groups.setdefault(pairs.pop(), []).append((sub, neg))
+
+    literals = []
+    for (keys, queries), subs in groups.items():
+        atoms = sorted({a for sub, _ in subs for a in _atoms(sub)})
+        kv, qv = tables[atoms[0]][2], tables[atoms[0]][3]
+
+        def truth(qi: int | None, ki: int | None, subs=subs, atoms=atoms) -> bool:
+            t = {
+                a: (qi is not None and ki is not None and bool(tables[a][4][qi, ki]))
+                for a in atoms
+            }
+            return all(_eval_formula(sub, t) != neg for sub, neg in subs)
+
+        table = np.array([[truth(i, j) for j in range(len(kv))] for i in range(len(qv))], bool)
+        table = table.reshape(len(qv), len(kv))
+        if truth(None, None):
+            literals.append(Literal(keys, queries, kv, qv, ~table, negated=True))
+        else:
+            literals.append(Literal(keys, queries, kv, qv, table))
+    return literals
+
+
+# ---------------------------------------------------------------------------------------
+# Causality: can a selector pick a key after its query?
+
+
+def _index_only_values(graph: ProgramGraph, sop_id: str, max_seq_len: int) -> list | None:
+    """The value at each position if ``sop_id`` depends on the position alone, else None."""
+    node = graph.nodes[sop_id]
+    e = node.expr
+    if isinstance(e, rasp.IndicesType):
+        return list(range(max_seq_len))
+    if isinstance(e, rasp.Full):
+        return [e.fill] * max_seq_len
+    if isinstance(e, rasp.Map):
+        inner = _index_only_values(graph, node.children[0], max_seq_len)
+        if inner is None:
+            return None
+        return [None if x is None else _try(e.f, x) for x in inner]
+    if isinstance(e, rasp.SequenceMap):
+        a = _index_only_values(graph, node.children[0], max_seq_len)
+        b = _index_only_values(graph, node.children[1], max_seq_len)
+        if a is None or b is None:
+            return None
+        return [None if x is None or y is None else _try(e.f, x, y) for x, y in zip(a, b)]
+    return None
+
+
+def _try(f: Callable, *args):
+    try:
+        return f(*args)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _formula_causal(graph: ProgramGraph, f: Formula, max_seq_len: int, negate: bool) -> bool:
+    """True if the formula (negated if ``negate``) provably never selects a later key."""
+    op = f[0]
+    if op == "not":
+        return _formula_causal(graph, f[1], max_seq_len, not negate)
+    if op in ("and", "or"):
+        conj = (op == "and") != negate
+        parts = [_formula_causal(graph, sub, max_seq_len, negate) for sub in f[1:]]
+        return any(parts) if conj else all(parts)
+    node = graph.nodes[f[1]]
+    keys = _index_only_values(graph, node.children[0], max_seq_len)
+    queries = _index_only_values(graph, node.children[1], max_seq_len)
+    if keys is None or queries is None:
+        return False
+    pred = node.expr.predicate
+    for q in range(max_seq_len):
+        for k in range(q + 1, max_seq_len):
+            kv, qv = keys[k], queries[q]
+            sel = kv is not None and qv is not None and bool(_try(pred, kv, qv))
+            if sel != negate:
+                return False
+    return True
+
+
+def is_causal(graph: ProgramGraph, sel_id: str, max_seq_len: int) -> bool:
+    """Whether the selector provably selects no key after its query, for every input."""
+    return _formula_causal(graph, _formula(graph, sel_id), max_seq_len, False)
