@@ -30,9 +30,9 @@ class NodeBlocks:
 
     @property
     def kind(self) -> str:
-        if self.head is not None:
-            return "attn+mlp" if self.mlp is not None and self.head.op == "selector_width" else "attn"
-        return "mlp"
+        if self.head is None:
+            return "mlp"
+        return "attn+mlp" if self.mlp is not None and self.head.op == "selector_width" else "attn"
 
 
 def _numerical(graph: ProgramGraph, node_id: str) -> bool:

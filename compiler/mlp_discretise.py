@@ -31,8 +31,9 @@ def check_gaps(values: list[float], where: str) -> None:
     gap = float(np.diff(arr).min())
     if gap < MIN_RELATIVE_GAP * scale:
         raise CompileError(
-            f"{where}: two of its values are {gap:.3g} apart at magnitude {scale:.3g}, too close "
-            "to tell apart exactly in float32; use fewer or coarser values, or a shorter max_seq_len"
+            f"{where}: two of its values are {gap:.3g} apart at magnitude {scale:.3g}, too "
+            "close to tell apart exactly in float32; use fewer or coarser values, or a "
+            "shorter max_seq_len"
         )
 
 

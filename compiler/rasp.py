@@ -645,7 +645,9 @@ class DefaultRASPEvaluator:
             return [expr.fill] * n
         if isinstance(expr, ConstantSOp):
             if expr.check_length and len(expr.value) != n:
-                raise EvaluationError(f"constant of length {len(expr.value)} on input of length {n}")
+                raise EvaluationError(
+                    f"constant of length {len(expr.value)} on an input of length {n}"
+                )
             return list(expr.value)
         if isinstance(expr, SelectorWidth):
             return [sum(row) for row in ev(expr.selector)]
