@@ -18,6 +18,7 @@ from .errors import CompileError
 from .graph import trace
 from .layout import place
 from .residual import BOS, ONE, Direction, ResidualSpace
+from .rewrite import combine_selectors
 from .values import compute_value_sets, sort_values
 
 
@@ -59,6 +60,10 @@ def compile_program(
     vocab = _check_args(vocab, max_seq_len, bos, pad)
     graph = trace(program)
     vs = compute_value_sets(graph, set(vocab), max_seq_len)
+    rewritten = combine_selectors(program, graph, vs)
+    if rewritten is not None:
+        graph = trace(rewritten)
+        vs = compute_value_sets(graph, set(vocab), max_seq_len)
     validate(graph, vs, max_seq_len, causal)
 
     space = ResidualSpace()

@@ -9,7 +9,8 @@ A negated literal scores ``one_q * one_k - table``, so a ``None`` key or query s
 as ``SelectorNot`` does in the interpreter.
 
 Disjunctions over different (keys, queries) pairs are not threshold functions of the
-literals with a uniform top score; they are refused with an explanation.
+literals with a uniform top score; ``compiler.rewrite`` first combines their keys (and
+queries) into one tuple-valued SOp each, so such a selector becomes a single ``Select``.
 """
 
 from __future__ import annotations
@@ -114,21 +115,25 @@ def _predicate_table(graph: ProgramGraph, vs: dict[str, set], atom_id: str) -> t
     return keys, queries, kv, qv, table
 
 
+def is_conjunctive(graph: ProgramGraph, sel_id: str) -> bool:
+    """Whether every conjunct of the normalised selector reads a single (keys, queries) pair."""
+    for sub, _ in _conjuncts(_formula(graph, sel_id)):
+        pairs = {tuple(graph.nodes[a].children) for a in _atoms(sub)}
+        if len(pairs) > 1:
+            return False
+    return True
+
+
 def compile_selector(graph: ProgramGraph, vs: dict[str, set], sel_id: str) -> list[Literal]:
     """The selector as a conjunction of literals, one per distinct (keys, queries) pair."""
     formula = _formula(graph, sel_id)
+    if not is_conjunctive(graph, sel_id):
+        raise CompileError(f"selector {sel_id!r} mixes OR over different keys/queries")
     groups: dict[tuple[str, str], list[tuple[Formula, bool]]] = {}
     tables: dict[str, tuple] = {a: _predicate_table(graph, vs, a) for a in _atoms(formula)}
     for sub, neg in _conjuncts(formula):
-        pairs = {(tables[a][0], tables[a][1]) for a in _atoms(sub)}
-        if len(pairs) > 1:
-            raise CompileError(
-                f"selector {sel_id!r}: an OR (or a NOT of an AND) over selects with different "
-                f"keys/queries {sorted(pairs)} cannot be one attention head with uniform weights; "
-                "combine the keys (or queries) into one SOp with a SequenceMap and use a single "
-                "Select with a combined predicate"
-            )
-        groups.setdefault(pairs.pop(), []).append((sub, neg))
+        pair = (tables[_atoms(sub)[0]][0], tables[_atoms(sub)[0]][1])
+        groups.setdefault(pair, []).append((sub, neg))
 
     literals = []
     for (keys, queries), subs in groups.items():
