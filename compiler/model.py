@@ -293,10 +293,13 @@ class Model:
         )
 
     # -- native surface --------------------------------------------------------------------
-    def encode(self, inputs: Sequence[Sequence]) -> np.ndarray:
-        """``[batch, 1 + longest]`` ids: BOS, the tokens, PAD after shorter sequences."""
+    def encode(self, inputs: Sequence[Sequence], width: int | None = None) -> np.ndarray:
+        """``[batch, width]`` ids: BOS, the tokens, PAD after shorter sequences.
+
+        ``width`` defaults to 1 + the longest input.
+        """
         inputs = [list(s) for s in inputs]
-        width = 1 + max((len(s) for s in inputs), default=0)
+        width = width or 1 + max((len(s) for s in inputs), default=0)
         ids = np.full((len(inputs), width), self.pad_id, dtype=np.int32)
         ids[:, 0] = self.bos_id
         for b, seq in enumerate(inputs):
@@ -318,7 +321,12 @@ class Model:
         inputs = [list(s) for s in inputs]
         if not inputs:
             return []
-        resid = np.asarray(self.forward(self.encode(inputs)))
+        # One shape per batch-size bucket: full width, batch rounded up to a power of two,
+        # so checking many inputs compiles the forward pass once or twice, not per length.
+        ids = self.encode(inputs, width=self.config.max_seq_len + 1)
+        rows = 1 << (len(inputs) - 1).bit_length()
+        ids = np.concatenate([ids, np.repeat(ids[:1], rows - len(inputs), axis=0)])
+        resid = np.asarray(self.forward(ids))[: len(inputs)]
         decoded, clean = decode(self.program, resid)
         out = []
         for b, seq in enumerate(inputs):
