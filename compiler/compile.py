@@ -17,6 +17,7 @@ from .encode import value_vector
 from .errors import CompileError
 from .graph import trace
 from .layout import place
+from .mlp_discretise import check_gaps
 from .residual import BOS, ONE, Direction, ResidualSpace
 from .rewrite import combine_selectors
 from .values import compute_value_sets, sort_values
@@ -118,6 +119,8 @@ def compile_program(
             embed_pos[p] = write("indices", p - 1)
 
     out = variables[graph.output]
+    if out.encoding == "numerical":  # decoding snaps to the nearest value: it must be unique
+        check_gaps([float(v) for v in out.values], f"the output {graph.output!r}")
     unembed = np.zeros((space.dim, len(out.dims)))
     for j, dim in enumerate(out.dims):
         unembed[dim, j] = 1.0

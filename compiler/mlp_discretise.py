@@ -30,10 +30,15 @@ def check_gaps(values: list[float], where: str) -> None:
     scale = max(1.0, float(np.abs(arr).max()))
     gap = float(np.diff(arr).min())
     if gap < MIN_RELATIVE_GAP * scale:
+        hint = (
+            " (they differ only by float64 rounding, as decimals like 0.1 do; use integers or "
+            "binary fractions such as 0.5, 0.25)"
+            if gap < 1e-12 * scale else ""
+        )
         raise CompileError(
             f"{where}: two of its values are {gap:.3g} apart at magnitude {scale:.3g}, too "
             "close to tell apart exactly in float32; use fewer or coarser values, or a "
-            "shorter max_seq_len"
+            f"shorter max_seq_len{hint}"
         )
 
 

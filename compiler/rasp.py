@@ -8,8 +8,8 @@ selects nothing), fixed here because the compiler must reproduce them exactly:
 
 * ``Map`` and ``SequenceMap`` give ``None`` where an input is ``None`` (``f`` is not called);
 * a ``Select`` never selects a (key, query) pair in which either value is ``None``;
-* a numerical ``Aggregate`` averages the selected values (``math.fsum`` / count, so the
-  result does not depend on summation order); a categorical one returns the single value
+* a numerical ``Aggregate`` averages the selected values, rounding the exact mean once (so
+  the result does not depend on summation order); a categorical one returns the single value
   its selected positions share, and raises ``EvaluationError`` when they disagree.
 
 Inputs on which the interpreter raises are outside the program's domain.
@@ -20,8 +20,8 @@ from __future__ import annotations
 import abc
 import enum
 import itertools
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from fractions import Fraction
 from typing import Any, Generic, TypeVar
 
 Value = Any
@@ -590,6 +590,13 @@ DEFAULT_ANNOTATORS["name"] = _default_name
 # The reference interpreter
 
 
+def exact_mean(xs: Sequence[float]) -> float:
+    """The mean rounded once from its exact value, so equal means are equal floats."""
+    if all(isinstance(x, int) for x in xs):  # int / int is correctly rounded in Python
+        return sum(xs) / len(xs)
+    return float(sum(map(Fraction, xs)) / len(xs))
+
+
 def _mean(selected: list[Value], expr: Aggregate, query_pos: int) -> Value:
     if not selected:
         return expr.default
@@ -598,7 +605,7 @@ def _mean(selected: list[Value], expr: Aggregate, query_pos: int) -> Value:
             raise EvaluationError(
                 f"numerical Aggregate {expr.label!r} selected a None value at query {query_pos}"
             )
-        return math.fsum(selected) / len(selected)
+        return exact_mean(selected)
     first = selected[0]
     if any(v != first or (v is None) != (first is None) for v in selected[1:]):
         raise EvaluationError(

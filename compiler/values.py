@@ -39,7 +39,7 @@ def _is_number(v) -> bool:
 
 
 def _mean_values(values: set, max_seq_len: int, where: str) -> set:
-    """Every value ``fsum(xs) / len(xs)`` can take for 1..max_seq_len picks from ``values``."""
+    """Every value ``rasp.exact_mean`` can take for 1..max_seq_len picks from ``values``."""
     exact = sorted({Fraction(v) for v in values})
     means: set = set()
     sums: set[Fraction] = {Fraction(0)}
@@ -50,7 +50,7 @@ def _mean_values(values: set, max_seq_len: int, where: str) -> set:
                 f"{where}: the numerical mean can take too many values (over {MAX_VALUES}) for "
                 f"max_seq_len {max_seq_len}; use fewer distinct input values or a shorter length"
             )
-        means.update(float(s) / n for s in sums)
+        means.update(float(s / n) for s in sums)
     return means
 
 
