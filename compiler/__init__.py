@@ -12,6 +12,7 @@ from . import rasp
 from .assemble import CompiledProgram, ModelConfig
 from .compile import compile_program
 from .errors import CompileError, InputError, ModelFileError
+from .values import outputs_match, same_value
 
 if TYPE_CHECKING:
     from .model import Model
@@ -47,5 +48,5 @@ def __getattr__(name: str):
 
 __all__ = [
     "rasp", "compile_program", "compile_rasp_to_model", "CompiledProgram", "ModelConfig",
-    "CompileError", "InputError", "ModelFileError", "Model",
+    "CompileError", "InputError", "ModelFileError", "Model", "outputs_match", "same_value",
 ]

@@ -54,9 +54,75 @@ def _mean_values(values: set, max_seq_len: int, where: str) -> set:
     return means
 
 
+REL_TOL = 1e-9  # numbers closer than this (relative) are one value: float64 rounding noise
+
+
+def same_value(a, b) -> bool:
+    """Equality of program values, numbers up to float64 rounding noise (``REL_TOL``).
+
+    ``3/5 - 1/5`` is ``0.39999999999999997`` and ``2/5`` is ``0.4``: the interpreter gives
+    either for the same rational depending on the input, and no float32 model can (or
+    should) tell them apart. Use this to compare compiled outputs with interpreted ones.
+    """
+    if a is None or b is None:
+        return a is None and b is None
+    if _is_number(a) and _is_number(b) and not isinstance(a, str):
+        return math.isclose(float(a), float(b), rel_tol=REL_TOL, abs_tol=REL_TOL)
+    return a == b
+
+
+def outputs_match(got: list, expected: list) -> bool:
+    """Whether two output sequences agree position by position under ``same_value``."""
+    return len(got) == len(expected) and all(map(same_value, got, expected))
+
+
+def _canonical(values: set) -> dict:
+    """Map each number to its class representative (the member with the shortest repr)."""
+    nums = sorted(v for v in values if v is not None)
+    rep_of: dict = {}
+    group: list = []
+
+    def flush() -> None:
+        if group:
+            rep = min(group, key=lambda v: (len(repr(v)), v))
+            rep_of.update({v: rep for v in group})
+
+    for v in nums:
+        if group and not same_value(group[0], v):
+            flush()
+            group = []
+        group.append(v)
+    flush()
+    return rep_of
+
+
+def _consistent(where: str, results: dict) -> None:
+    """``results`` maps an input class to the outputs its members gave; they must agree."""
+    for key, outs in results.items():
+        first = outs[0]
+        for o in outs[1:]:
+            if not same_value(o, first):
+                raise CompileError(
+                    f"{where} gives {first!r} and {o!r} on inputs that differ only by float64 "
+                    f"rounding (near {key!r}); round its numerical input first, e.g. "
+                    "Map(lambda x: round(x, 6), ...)"
+                )
+
+
 def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dict[str, set]:
-    """Value set of every S-op node, keyed by node id."""
+    """Value set of every S-op node, keyed by node id.
+
+    Numerical sets hold one representative per class of values that differ only by float64
+    rounding; functions of a numerical input are evaluated on every member and must agree
+    within each class.
+    """
     vs: dict[str, set] = {}
+    raw: dict[str, set] = {}  # every member, before merging rounding-noise duplicates
+    rep_of: dict[str, dict] = {}
+
+    def cls(node_id: str, v):
+        return rep_of.get(node_id, {}).get(v, v) if v is not None else None
+
     for node in graph.topo():
         expr = node.expr
         where = f"{node.kind} {node.id!r}"
@@ -74,36 +140,45 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
                 "build the constant from indices with a Map instead"
             )
         elif isinstance(expr, rasp.Map):
-            inner = vs[node.children[0]]
+            inner = node.children[0]
             out = set()
-            for x in inner:
+            results: dict = {}
+            for x in raw[inner]:
                 if x is None:
                     out.add(None)
                     continue
                 try:
-                    out.add(expr.f(x))
+                    y = expr.f(x)
                 except Exception:  # noqa: BLE001 - outside the domain, see module docstring
-                    pass
+                    continue
+                out.add(y)
+                results.setdefault(cls(inner, x), []).append(y)
+            _consistent(where, results)
         elif isinstance(expr, rasp.SequenceMap):
-            a, b = vs[node.children[0]], vs[node.children[1]]
+            a_id, b_id = node.children
+            a, b = raw[a_id], raw[b_id]
             if len(a) * len(b) > MAX_TABLE:
                 raise CompileError(
                     f"{where}: {len(a)} x {len(b)} input combinations are too many to tabulate"
                 )
             out = set()
+            results = {}
             for x in a:
                 for y in b:
                     if x is None or y is None:
                         out.add(None)
                         continue
                     try:
-                        out.add(expr.f(x, y))
+                        z = expr.f(x, y)
                     except Exception:  # noqa: BLE001
-                        pass
+                        continue
+                    out.add(z)
+                    results.setdefault((cls(a_id, x), cls(b_id, y)), []).append(z)
+            _consistent(where, results)
         elif isinstance(expr, rasp.SelectorWidth):
             out = set(range(max_seq_len + 1))
         elif isinstance(expr, rasp.Aggregate):
-            inner = vs[node.children[1]]
+            inner = raw[node.children[1]]
             if rasp.is_numerical(expr):
                 bad = [v for v in inner if v is not None and not _is_number(v)]
                 if bad:
@@ -124,5 +199,10 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
                 f"{where} can take {len(out)} values (limit {MAX_VALUES}); reduce the vocabulary "
                 "or max_seq_len, or simplify the function"
             )
-        vs[node.id] = out
+        raw[node.id] = out
+        if rasp.is_numerical(expr) and all(v is None or _is_number(v) for v in out):
+            rep_of[node.id] = _canonical(out)
+            vs[node.id] = set(rep_of[node.id].values()) | ({None} & out)
+        else:
+            vs[node.id] = out
     return vs
