@@ -89,7 +89,7 @@ def trace(program: rasp.SOp) -> ProgramGraph:
                 stack.append((child, False))
 
     by_obj: dict[int, str] = {}
-    used: set[str] = set()
+    used: set[str] = {"one", "bos"}  # the special residual directions' labels
     counter = 0
     nodes: dict[str, Node] = {}
     for expr in order:
