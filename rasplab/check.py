@@ -1,0 +1,236 @@
+"""Compiled vs interpreted: does the model agree with ``rasp.evaluate`` on the domain?
+
+``check_program`` compiles a program (or takes a compiled one), runs it on every input of
+lengths ``min_len .. max_seq_len`` when there are at most ``exhaustive_limit`` of them, and
+otherwise on ``samples`` random inputs (half from the spec's clean sampler when there is a
+spec, the rest uniform over the vocabulary), and compares position by position with the
+reference interpreter (``rasp.causal_evaluate`` for a causal model). All inputs share
+fixed-size batches of one forward pass (see :func:`run_batch`).
+
+Inputs outside the program's domain are counted apart, never as mismatches: those where
+the interpreter raises (``rasp.EvaluationError``, or an exception from one of the
+program's own functions, which the compiler also treats as "no value") and those the
+spec's ``valid`` rejects. A read-out that decodes to the right value but is not clean
+(a blend of directions, a number between grid values) is counted in ``unclean``.
+
+JAX is imported only when a model has to be built.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .compiler import CompiledProgram, compile_program, rasp
+from .compiler.values import same_value as values_equal
+
+EXHAUSTIVE_LIMIT = 10_000
+CHUNK = 4096  # inputs per forward pass
+
+
+@dataclass
+class Mismatch:
+    """One input on which the compiled model and the interpreter disagree."""
+
+    input: list
+    expected: list
+    got: list
+    positions: list[int]  # where they differ
+
+
+@dataclass
+class CheckResult:
+    """What :func:`check_program` found. ``ok`` means no mismatch."""
+
+    program: str
+    inputs: int  # inputs examined, outside the domain included
+    checked: int  # inputs inside the domain, compared
+    mismatches: int
+    outside_domain: int
+    unclean: int
+    exhaustive: bool
+    causal: bool
+    lengths: list[int]
+    seconds: float
+    examples: list[Mismatch] = field(default_factory=list)
+    outside_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        d["examples"] = [
+            {k: _jsonable(v) for k, v in asdict(m).items()} for m in self.examples
+        ]
+        return d
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return repr(v)
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return repr(v)
+
+
+def _total_inputs(n_vocab: int, lengths: Sequence[int]) -> int:
+    return sum(n_vocab**n for n in lengths)
+
+
+def _random_inputs(
+    spec: Any, vocab: list, lengths: list[int], samples: int, seed: int
+) -> list[list]:
+    rng = np.random.default_rng(seed)
+    out: list[list] = []
+    n_clean = samples // 2 if spec is not None else 0
+    if n_clean:
+        out.extend(list(xs) for xs in spec.sample_clean(rng, n_clean))
+    for _ in range(samples - n_clean):
+        n = lengths[int(rng.integers(0, len(lengths)))]
+        out.append([vocab[int(i)] for i in rng.integers(0, len(vocab), size=n)])
+    return out
+
+
+def run_batch(model: Any, inputs: list[list]) -> tuple[list[list], list[bool]]:
+    """Decoded outputs of ``model`` on ``inputs`` and whether each read-out was clean.
+
+    Inputs of every length go through the forward pass together, padded to the model's
+    full width, in chunks of one fixed row count (a power of two, at most ``CHUNK``), so
+    the jitted forward pass is compiled once however many lengths there are.
+    """
+    from .compiler.model import decode
+
+    if not inputs:
+        return [], []
+    width = model.config.max_seq_len + 1
+    rows = min(CHUNK, 1 << (len(inputs) - 1).bit_length())
+    decoded_all: list[list] = []
+    clean_all: list[bool] = []
+    for start in range(0, len(inputs), rows):
+        chunk = inputs[start : start + rows]
+        ids = model.encode(chunk, width=width)
+        ids = np.concatenate([ids, np.repeat(ids[:1], rows - len(chunk), axis=0)])
+        resid = np.asarray(model.forward(ids))[: len(chunk)]
+        decoded, clean = decode(model.program, resid)
+        for b, xs in enumerate(chunk):
+            decoded_all.append(decoded[b][1 : 1 + len(xs)])
+            clean_all.append(bool(clean[b, 1 : 1 + len(xs)].all()))
+    return decoded_all, clean_all
+
+
+def check_program(
+    program: Any,
+    vocab: Sequence | None = None,
+    max_seq_len: int | None = None,
+    *,
+    min_len: int | None = None,
+    causal: bool = False,
+    compiled: CompiledProgram | None = None,
+    model: Any = None,
+    samples: int = 2000,
+    exhaustive_limit: int = EXHAUSTIVE_LIMIT,
+    seed: int = 0,
+    max_examples: int = 5,
+    name: str | None = None,
+) -> CheckResult:
+    """Compare the compiled model with the interpreter; see the module docstring.
+
+    ``program`` is a RASP SOp or a library ``ProgramSpec`` (then ``vocab``,
+    ``max_seq_len`` and ``min_len`` default to the spec's, and its ``valid`` and clean
+    sampler are used). ``compiled`` / ``model`` skip compiling / building the model.
+    """
+    t0 = time.perf_counter()
+    spec = None
+    if not isinstance(program, rasp.RASPExpr) and hasattr(program, "build"):
+        from .inputs import override_spec
+
+        name = name or program.name
+        spec = override_spec(program, vocab, max_seq_len)
+        vocab = list(program.vocab) if vocab is None else list(vocab)
+        max_seq_len = program.max_seq_len if max_seq_len is None else max_seq_len
+        if min_len is None:
+            min_len = min(int(getattr(program, "min_len", 1)), max_seq_len)
+        program = program.build()
+    if compiled is None and model is not None:
+        compiled = model.program
+    if compiled is not None:
+        vocab = list(compiled.vocab) if vocab is None else list(vocab)
+        max_seq_len = compiled.config.max_seq_len if max_seq_len is None else max_seq_len
+        causal = compiled.config.causal
+    if vocab is None or max_seq_len is None:
+        raise ValueError("check_program needs vocab and max_seq_len (or a spec)")
+    vocab = list(vocab)
+    min_len = 1 if min_len is None else min_len
+    if compiled is None:
+        compiled = compile_program(program, vocab, max_seq_len, causal=causal)
+    if model is None:
+        from .compiler.model import Model
+
+        model = Model(compiled)
+    evaluate = rasp.causal_evaluate if causal else rasp.evaluate
+
+    lengths = list(range(min_len, max_seq_len + 1))
+    exhaustive = _total_inputs(len(vocab), lengths) <= exhaustive_limit
+    if exhaustive:
+        candidates = [list(xs) for n in lengths for xs in itertools.product(vocab, repeat=n)]
+    else:
+        candidates = _random_inputs(spec, vocab, lengths, samples, seed)
+
+    outside: Counter[str] = Counter()
+    domain: list[tuple[list, list]] = []
+    for xs in candidates:
+        if spec is not None and getattr(spec, "valid", None) is not None and not spec.valid(xs):
+            outside["spec.valid"] += 1
+            continue
+        try:
+            expected = list(evaluate(program, xs))
+        except Exception as err:  # noqa: BLE001 - the interpreter's "no value": outside
+            outside[type(err).__name__] += 1
+            continue
+        domain.append((xs, expected))
+
+    mismatches = unclean = 0
+    examples: list[Mismatch] = []
+    got_all, clean_all = run_batch(model, [xs for xs, _ in domain])
+    for (xs, expected), got, clean in zip(domain, got_all, clean_all):
+        bad = [i for i, (e, g) in enumerate(zip(expected, got)) if not values_equal(e, g)]
+        if len(got) != len(expected):
+            bad = bad or [min(len(got), len(expected))]
+        if bad:
+            mismatches += 1
+            if len(examples) < max_examples:
+                examples.append(Mismatch(list(xs), expected, list(got), bad))
+        elif not clean:
+            unclean += 1
+
+    return CheckResult(
+        program=name or getattr(program, "label", "program"),
+        inputs=len(candidates),
+        checked=len(domain),
+        mismatches=mismatches,
+        outside_domain=sum(outside.values()),
+        unclean=unclean,
+        exhaustive=exhaustive,
+        causal=causal,
+        lengths=lengths,
+        seconds=round(time.perf_counter() - t0, 3),
+        examples=examples,
+        outside_reasons=dict(sorted(outside.items())),
+    )
+
+
+__all__ = [
+    "check_program", "run_batch", "CheckResult", "Mismatch", "values_equal", "EXHAUSTIVE_LIMIT",
+]

@@ -1,0 +1,98 @@
+"""Pieces shared by the subcommands: the PROGRAM argument and its overrides, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from ..inputs import Target, parse_vocab, resolve_target
+
+PROGRAM_HELP = (
+    "a library name (see `rasplab list`), path/to/file.py:FUNCTION, or a saved model "
+    "(.safetensors / .json)"
+)
+PROGRAM_ONLY_HELP = "a library name (see `rasplab list`) or path/to/file.py:FUNCTION"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_program_arguments(
+    parser: argparse.ArgumentParser, *, model_files: bool = True, causal: bool = True
+) -> None:
+    """PROGRAM plus ``--vocab``, ``--max-seq-len`` (and ``--causal``)."""
+    parser.add_argument("program", metavar="PROGRAM",
+                        help=PROGRAM_HELP if model_files else PROGRAM_ONLY_HELP)
+    parser.add_argument("--vocab", metavar="TOKENS",
+                        help="comma-separated vocabulary overriding the program's "
+                        "(integer-looking tokens become ints), e.g. 1,2,3")
+    parser.add_argument("--max-seq-len", type=positive_int, metavar="N",
+                        help="longest input, overriding the program's")
+    if causal:
+        parser.add_argument("--causal", action="store_true",
+                            help="compile with a causal attention mask")
+
+
+def target_from_args(args: argparse.Namespace, *, model_files: bool = True) -> Target:
+    vocab = parse_vocab(args.vocab) if getattr(args, "vocab", None) is not None else None
+    return resolve_target(
+        args.program, vocab, getattr(args, "max_seq_len", None), allow_model_file=model_files
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """Program values as plain JSON (tuples become lists, non-finite floats strings)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+        if isinstance(value, (set, frozenset)):
+            items.sort(key=repr)
+        return [jsonable(v) for v in items]
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item"):  # numpy scalar
+        return jsonable(value.item())
+    return repr(value)
+
+
+def print_json(data: Any) -> None:
+    json.dump(jsonable(data), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def show_value(value: Any) -> str:
+    """One program value for a terminal: strings bare, floats with 4 significant digits."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            value = round(value, 6) + 0.0  # float noise such as 7.9e-23 reads as 0
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_table(rows: list[list[str]], *, right_from: int = 1) -> str:
+    """Left-align the first ``right_from`` columns, right-align the rest."""
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
+    lines = []
+    for r in rows:
+        cells = [
+            c.ljust(widths[i]) if i < right_from else c.rjust(widths[i]) for i, c in enumerate(r)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

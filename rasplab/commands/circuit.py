@@ -1,0 +1,236 @@
+"""``rasplab circuit PROGRAM``: the planted component graph, or the circuit an ablation sees.
+
+Without ``--ablation`` it prints the structural circuit the compiler planted (every edge
+backed by non-zero weights; edges carrying only ``one``/``bos`` are marked constant). With
+``--ablation zero|mean|resample`` it samples ``--samples`` clean inputs (and, for
+resample, their corrupted partners) from the program's samplers and prints the effective
+circuit under that ablation (``analysis.ground_truth``). ``--verify`` adds the checks:
+faithfulness (largest read-out change and whether every decoded output is unchanged with
+everything outside the circuit ablated) and minimality (circuit edges whose extra ablation
+changes no decoded output); the structural circuit is verified under zero ablation.
+``-o FILE.png`` draws the graph: nodes placed by layer, edges coloured by the head input
+they enter (q, k, v; grey for MLP and output), constant edges dashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..inputs import UsageError
+from ._common import add_program_arguments, format_table, print_json, target_from_args
+
+ORDER = 60
+ABLATION_CHOICES = ("zero", "mean", "resample")
+INPUT_COLORS = {"q": "#1f77b4", "k": "#2ca02c", "v": "#9467bd", None: "#7f7f7f"}
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "circuit", help="print (and draw) the planted circuit or the circuit an ablation sees",
+        description="Print the compiled model's component graph: nodes embed, pos, L{l}.H{h}, "
+        "L{l}.MLP, output; an edge wherever a component reads a residual direction an "
+        "earlier one writes (q/k/v named for heads). With --ablation, the circuit that "
+        "ablation can see on sampled inputs; with --verify, check it by running "
+        "interventions.",
+    )
+    add_program_arguments(p, model_files=False)
+    p.add_argument("--ablation", choices=ABLATION_CHOICES,
+                   help="show the effective circuit under this ablation (default: the "
+                   "structural circuit)")
+    p.add_argument("--verify", action="store_true",
+                   help="run the interventions: faithfulness and minimality")
+    p.add_argument("--samples", type=_positive, default=256, metavar="N",
+                   help="clean inputs to sample for --ablation/--verify (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-o", "--output", metavar="FILE.png", help="also draw the graph here")
+    p.set_defaults(func=run)
+
+
+# ---------------------------------------------------------------------------------------
+# Drawing
+
+
+def draw_circuit(circuit: dict, edges: list[dict], path: str | Path, *, title: str = "",
+                 dpi: int = 150) -> Path:
+    """Draw ``edges`` over the nodes of ``circuit`` (a planted-circuit dict) as a PNG.
+
+    Columns are forward slots (embeddings, then per layer: heads, MLP; output last);
+    nodes that no drawn edge touches are drawn faded.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+    from matplotlib.lines import Line2D
+
+    nodes = circuit["nodes"]
+    g = nx.MultiDiGraph()
+    columns: dict[int, list[str]] = {}
+    for n in nodes:
+        g.add_node(n["name"])
+        columns.setdefault(n["slot"], []).append(n["name"])
+    pos = {}
+    for x, slot in enumerate(sorted(columns)):
+        names = columns[slot]
+        for i, name in enumerate(names):
+            pos[name] = (x, (len(names) - 1) / 2 - i)
+    used = {e["from"] for e in edges} | {e["to"] for e in edges}
+    width = max(6.0, 1.8 * len(columns))
+    height = max(3.5, 1.2 * max(len(v) for v in columns.values()) + 2)
+    fig, ax = plt.subplots(figsize=(width, height))
+    computes = {n["name"]: n.get("computes", []) for n in nodes}
+    for name, (x, y) in pos.items():
+        active = name in used
+        ax.scatter([x], [y], s=1400, color="#fdd49e" if active else "#eeeeee",
+                   edgecolors="#555555" if active else "#bbbbbb", zorder=3)
+        label = name if not computes[name] else f"{name}\n" + ",".join(computes[name])[:24]
+        ax.text(x, y, label, ha="center", va="center", fontsize=7, zorder=4,
+                color="black" if active else "#999999")
+    handles = [Line2D([0], [0], color=c, lw=1.6, label=f"into {k}" if k else "into MLP/output")
+               for k, c in INPUT_COLORS.items()]
+    handles.append(Line2D([0], [0], color="#555555", lw=1.4, ls="--",
+                          label="constant (one/bos only)"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
+              frameon=False)
+    ax.set_xlim(-0.7, len(columns) - 0.3)
+    ys = [y for _, y in pos.values()]
+    ax.set_ylim(min(ys) - 1, max(ys) + 1)
+    ax.axis("off")
+    ax.set_title(title, fontsize=10, loc="left")
+    fig.tight_layout()
+
+    to_px, to_data = ax.transData, ax.transData.inverted()
+    by_pair: dict[tuple[str, str], list[dict]] = {}
+    for e in edges:
+        by_pair.setdefault((e["from"], e["to"]), []).append(e)
+    for (a, b), group in by_pair.items():
+        for k, e in enumerate(group):
+            rad = 0.12 * (k - (len(group) - 1) / 2) + (0.25 if pos[a][0] + 1 < pos[b][0] else 0)
+            color = INPUT_COLORS[e["input"]]
+            ax.annotate(
+                "", xy=pos[b], xytext=pos[a], zorder=2,
+                arrowprops=dict(
+                    arrowstyle="-|>", color=color, lw=1.4,
+                    linestyle="--" if e.get("constant") else "-",
+                    shrinkA=20, shrinkB=20, connectionstyle=f"arc3,rad={rad}",
+                ),
+            )
+            if e.get("constant"):
+                continue
+            # label at the middle of the arc (arc3 bends in display coordinates)
+            (xa, ya), (xb, yb) = to_px.transform(pos[a]), to_px.transform(pos[b])
+            mid = ((xa + xb) / 2 + rad * (yb - ya) / 2, (ya + yb) / 2 - rad * (xb - xa) / 2)
+            lx, ly = to_data.transform(mid)
+            text = (f"{e['input']}: " if e["input"] else "") + ",".join(
+                c for c in e["carries"] if c not in ("one", "bos"))
+            ax.text(lx, ly + 0.08, text[:28], fontsize=6, ha="center", color=color, zorder=5,
+                    bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The command
+
+
+def _edge_rows(edges: list[dict]) -> list[list[str]]:
+    rows = [["from", "to", "input", "carries"]]
+    for e in edges:
+        carries = ", ".join(e["carries"]) + ("  (constant)" if e.get("constant") else "")
+        rows.append([e["from"], e["to"], e["input"] or "-", carries])
+    return rows
+
+
+def _public_edge(e: dict) -> dict:
+    return {k: e[k] for k in ("from", "to", "input", "carries", "directions", "constant")}
+
+
+def run(args: argparse.Namespace) -> int:
+    from rasplab.compiler.circuit import planted_circuit
+
+    target = target_from_args(args, model_files=False)
+    compiled = target.compile(causal=args.causal)
+    circuit = compiled.meta.get("planted_circuit") or planted_circuit(compiled)
+    edges = list(circuit["edges"])
+    which = args.ablation or "structural"
+    truth = None
+    if args.ablation or args.verify:
+        spec = target.spec
+        if spec is None or not hasattr(spec, "sample_clean"):
+            raise UsageError(f"{target.name}: no input samplers, so no ablation can be run")
+        from rasplab.analysis import ground_truth as gt
+        from rasplab.analysis.interventions import prepare
+
+        clean, corrupted = gt.sample_dataset(spec, args.samples, args.seed)
+        try:
+            if args.ablation is None:
+                truth = gt.structural_truth(prepare(compiled, clean, "zero"),
+                                            program=target.name)
+            else:
+                truth = gt.ground_truth(compiled, clean, args.ablation, corrupted=corrupted,
+                                        program=target.name)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        edges = truth.edges
+
+    if args.output:
+        title = f"{target.name}: {which} circuit ({len(edges)} edges)"
+        draw_circuit(circuit, edges, args.output, title=title)
+
+    if args.json:
+        data = {"program": target.name, "circuit": which, "nodes": circuit["nodes"],
+                "edges": [_public_edge(e) for e in edges],
+                "variables": circuit["variables"]}
+        if truth is not None:
+            data["samples"] = truth.samples
+        if args.verify and truth is not None:
+            v = truth.verification
+            data["ablation"] = v.ablation
+            data["faithfulness"] = {"max_change": v.max_change,
+                                    "outputs_unchanged": v.outputs_unchanged,
+                                    "changed_positions": v.changed_positions}
+            data["minimality"] = {"failures": list(v.failures)}
+        if args.output:
+            data["png"] = str(args.output)
+        print_json(data)
+        return 0
+
+    stats = compiled.stats()
+    print(f"{target.name}: {which} circuit, {len(edges)} edges over "
+          f"{len(circuit['nodes'])} nodes ({stats['layers']} layers, "
+          f"{stats['heads_total']} heads)")
+    if truth is not None:
+        print(f"inputs: {truth.samples} sampled (seed {args.seed})"
+              + (f"; {len(truth.removed)} structural edges not needed: "
+                 f"{', '.join(truth.removed)}" if args.ablation and truth.removed else ""))
+    print(format_table(_edge_rows(edges), right_from=99))
+    if args.verify and truth is not None:
+        v = truth.verification
+        outcome = ("unchanged" if v.outputs_unchanged
+                   else f"changed at {v.changed_positions} positions")
+        print(f"verified under {v.ablation} ablation: with everything outside the circuit "
+              f"ablated, max read-out change {v.max_change:.3g}, decoded outputs {outcome}")
+        if v.failures:
+            print(f"minimality: {len(v.failures)} edge(s) whose ablation changes no decoded "
+                  f"output: {', '.join(v.failures)}")
+        else:
+            print("minimality: ablating any one circuit edge changes some decoded output")
+    if args.output:
+        print(f"wrote {args.output}")
+    return 0

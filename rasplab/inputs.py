@@ -1,0 +1,251 @@
+"""Turning what a user types into programs, vocabularies and token sequences (no JAX).
+
+``resolve_target`` accepts three kinds of PROGRAM:
+
+* a library name (``reverse``), looked up in ``rasplab.programs``;
+* ``path/to/file.py:function`` -- the function returns a RASP SOp (then ``vocab`` and
+  ``max_seq_len`` must be given) or a ``ProgramSpec``;
+* a saved model (``model.safetensors`` or ``model.json``), already compiled.
+
+Everything here raises :class:`UsageError` (or the compiler's own errors) with a message
+meant for the person at the keyboard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .compiler import CompiledProgram, compile_program, rasp
+from .compiler.model_file import is_model_path
+from .compiler.model_file import load as load_model_file
+
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+class UsageError(ValueError):
+    """The command line asks for something that does not exist or does not fit."""
+
+
+# ---------------------------------------------------------------------------------------
+# Vocabularies and tokens
+
+
+def parse_vocab(text: str) -> list:
+    """``"a,b,c"`` -> ``["a", "b", "c"]``; items that look like integers become ints."""
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(t == "" for t in items):
+        raise UsageError(f"--vocab {text!r}: give comma-separated tokens, e.g. --vocab 1,2,3")
+    out = [int(t) if _INT.match(t) else t for t in items]
+    if len(set(map(_key, out))) != len(out):
+        raise UsageError(f"--vocab {text!r} lists a token twice")
+    return out
+
+
+def _key(v: Any) -> tuple:
+    return (type(v).__name__, repr(v))
+
+
+def token_display(value: Any) -> str:
+    """How a token or value is printed: strings bare, everything else as ``str``."""
+    return value if isinstance(value, str) else str(value)
+
+
+def parse_tokens(words: Sequence[str], vocab: Sequence) -> list:
+    """Convert command-line words to the vocabulary's own values.
+
+    A word matches a vocabulary string equal to it first, then a value whose printed form
+    is the word (``"3"`` -> ``3``, ``"True"`` -> ``True``, ``"(1, 2)"`` -> ``(1, 2)``), then
+    a number equal to it (``"3.0"`` -> ``3``). Anything else is a :class:`UsageError`
+    that lists the vocabulary.
+    """
+    by_text: dict[str, list] = {}
+    for v in vocab:
+        by_text.setdefault(token_display(v), []).append(v)
+    out = []
+    for i, word in enumerate(words):
+        if any(isinstance(v, str) and v == word for v in vocab):
+            out.append(word)
+            continue
+        matches = by_text.get(word, [])
+        if len(matches) == 1:
+            out.append(matches[0])
+            continue
+        number = _as_number(word)
+        hits = [v for v in vocab if number is not None and _is_num(v) and v == number]
+        if len(hits) == 1:
+            out.append(hits[0])
+            continue
+        shown = " ".join(token_display(v) for v in vocab)
+        if len(matches) > 1 or len(hits) > 1:
+            raise UsageError(
+                f"token {word!r} (position {i}) is ambiguous in the vocabulary: {shown}"
+            )
+        raise UsageError(f"token {word!r} (position {i}) is not in the vocabulary: {shown}")
+    return out
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _as_number(word: str) -> float | None:
+    try:
+        return float(word)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# Programs
+
+
+@dataclass
+class Target:
+    """What PROGRAM named: a program to compile, or an already compiled model."""
+
+    name: str
+    description: str = ""
+    kind: str = "library"  # "library" | "file" | "model"
+    program: rasp.SOp | None = None
+    vocab: list | None = None
+    max_seq_len: int | None = None
+    min_len: int = 1
+    spec: Any = None
+    compiled: CompiledProgram | None = None
+    tags: list[str] = field(default_factory=list)
+
+    def compile(self, causal: bool = False) -> CompiledProgram:
+        """The compiled program (a saved model is returned as loaded)."""
+        if self.compiled is not None:
+            if causal and not self.compiled.config.causal:
+                raise UsageError(
+                    f"{self.name} was saved as a non-causal model; --causal needs the program"
+                )
+            return self.compiled
+        assert self.program is not None and self.vocab is not None
+        return compile_program(self.program, self.vocab, self.max_seq_len, causal=causal)
+
+    @property
+    def token_vocab(self) -> list:
+        return list(self.compiled.vocab if self.compiled is not None else self.vocab or [])
+
+
+def _registry():
+    from .programs import registry
+
+    return registry
+
+
+def library_specs() -> list:
+    """Every library program spec, in the library's order."""
+    return list(_registry().list_programs())
+
+
+def override_spec(spec: Any, vocab: Sequence | None, max_seq_len: int | None) -> Any:
+    """``spec`` with another vocabulary and/or length, or ``None`` if it cannot take them.
+
+    The spec's ``valid`` is kept (it states the domain in general terms); its own input
+    generator and sampling lengths are dropped, since they may draw tokens or lengths the
+    new vocabulary and length do not have.
+    """
+    if vocab is None and max_seq_len is None:
+        return spec
+    if not dataclasses.is_dataclass(spec):
+        return None
+    changes: dict[str, Any] = {"generate": None, "lengths": None}
+    if vocab is not None:
+        changes["vocab"] = tuple(vocab)
+    if max_seq_len is not None:
+        changes["max_seq_len"] = max_seq_len
+        changes["min_len"] = min(int(getattr(spec, "min_len", 1)), max_seq_len)
+    try:
+        return dataclasses.replace(spec, **changes)
+    except (TypeError, ValueError):
+        return None
+
+
+def _from_spec(spec: Any, kind: str, vocab: list | None, max_seq_len: int | None) -> Target:
+    vocab_ = list(vocab) if vocab is not None else list(spec.vocab)
+    msl = max_seq_len if max_seq_len is not None else int(spec.max_seq_len)
+    return Target(
+        name=spec.name, description=getattr(spec, "description", ""), kind=kind,
+        program=spec.build(), vocab=vocab_, max_seq_len=msl,
+        min_len=min(int(getattr(spec, "min_len", 1)), msl),
+        spec=override_spec(spec, vocab, max_seq_len),
+        tags=sorted(getattr(spec, "tags", ())),
+    )
+
+
+def resolve_target(
+    target: str,
+    vocab: Sequence | None = None,
+    max_seq_len: int | None = None,
+    *,
+    allow_model_file: bool = True,
+) -> Target:
+    """Resolve PROGRAM (library name, ``FILE.py:FUNCTION`` or model file) to a :class:`Target`.
+
+    ``vocab`` and ``max_seq_len`` override the program's own (not allowed for a saved
+    model, whose vocabulary and length are baked into its weights).
+    """
+    vocab = list(vocab) if vocab is not None else None
+    if max_seq_len is not None and max_seq_len < 1:
+        raise UsageError(f"--max-seq-len must be at least 1, got {max_seq_len}")
+    head, sep, _ = target.rpartition(":")
+    if sep and head.endswith(".py"):
+        return _resolve_file(target, vocab, max_seq_len)
+    if is_model_path(target) or (target.endswith(".py") and Path(target).exists()):
+        if target.endswith(".py"):
+            raise UsageError(f"{target}: name the function too, as {target}:FUNCTION")
+        if not allow_model_file:
+            raise UsageError(
+                f"{target} is a saved model; this command needs the program itself "
+                "(a library name or FILE.py:FUNCTION)"
+            )
+        if vocab is not None or max_seq_len is not None:
+            raise UsageError(
+                f"{target} is a saved model: its vocabulary and length are fixed; recompile "
+                "the program to change them"
+            )
+        compiled = load_model_file(target)
+        name = str(compiled.meta.get("name") or compiled.meta.get("program") or target)
+        return Target(
+            name=name, description=str(compiled.meta.get("description", "")), kind="model",
+            vocab=list(compiled.vocab), max_seq_len=compiled.config.max_seq_len,
+            compiled=compiled,
+        )
+    return _resolve_library(target, vocab, max_seq_len)
+
+
+def _resolve_library(name: str, vocab: list | None, max_seq_len: int | None) -> Target:
+    reg = _registry()
+    try:
+        spec = reg.get(name)
+    except KeyError:
+        names = list(reg.program_names())
+        close = difflib.get_close_matches(name, names, n=4, cutoff=0.5)
+        close += [n for n in names if name and name in n and n not in close][: 4 - len(close)]
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `rasplab list`"
+        raise UsageError(f"unknown program {name!r}{hint}") from None
+    return _from_spec(spec, "library", vocab, max_seq_len)
+
+
+def _resolve_file(ref: str, vocab: list | None, max_seq_len: int | None) -> Target:
+    """``FILE.py:FUNCTION`` through the library's loader (SOp, ProgramSpec or dict)."""
+    reg = _registry()
+    try:
+        spec = reg.load_user_program(ref, vocab=vocab, max_seq_len=max_seq_len)
+    except SyntaxError as err:
+        raise UsageError(f"{err.filename}:{err.lineno}: syntax error: {err.msg}") from None
+    except ImportError as err:
+        raise UsageError(f"cannot import {ref.rpartition(':')[0]}: {err}") from None
+    except (ValueError, TypeError) as err:
+        raise UsageError(" ".join(str(err).split())) from None
+    # the loader has applied the overrides; the user's spec keeps its own domain
+    return _from_spec(spec, "file", None, None)
