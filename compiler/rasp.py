@@ -211,7 +211,7 @@ class SOp(RASPExpr):
     def __ror__(self, other: SOp | Value) -> SOp:
         if isinstance(other, SOp):
             return SequenceMap(lambda x, y: x or y, other, self)
-        return Map(lambda x: x or other, self)
+        return Map(lambda x: other or x, self)
 
 
 class _Primitive(SOp):
@@ -265,7 +265,12 @@ class Map(SOp):
         self.inner = inner
         if simplify and isinstance(inner, Map):
             inner_f = inner.f
-            self.f = lambda x: f(inner_f(x))
+
+            def composed(x: Value) -> Value:
+                y = inner_f(x)
+                return None if y is None else f(y)  # None propagates as if unmerged
+
+            self.f = composed
             self.inner = inner.inner
 
     @property
