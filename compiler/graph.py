@@ -89,12 +89,17 @@ def trace(program: rasp.SOp) -> ProgramGraph:
                 stack.append((child, False))
 
     by_obj: dict[int, str] = {}
-    used: set[str] = {"one", "bos"}  # the special residual directions' labels
+    # the special residual directions and the input primitives own these ids
+    used: set[str] = {"one", "bos", "tokens", "indices"}
     counter = 0
     nodes: dict[str, Node] = {}
     for expr in order:
         counter += 1
-        if isinstance(expr, (rasp.TokensType, rasp.IndicesType, rasp.LengthType)):
+        if isinstance(expr, (rasp.TokensType, rasp.IndicesType)):
+            by_obj[id(expr)] = expr.label
+            nodes[expr.label] = Node(expr.label, expr, type(expr).__name__)
+            continue
+        if isinstance(expr, rasp.LengthType):
             base = expr.label
         elif expr.has_explicit_name:
             base = str(expr.name)
@@ -123,8 +128,3 @@ def trace(program: rasp.SOp) -> ProgramGraph:
             g.add_edge(c, node.id)
     return ProgramGraph(nodes=nodes, output=by_obj[id(program)], graph=g, _by_obj=by_obj)
 
-
-def describe(expr: rasp.RASPExpr, node_id: str | None = None) -> str:
-    """A short human description of an expression for error messages."""
-    label = node_id or getattr(expr, "label", "?")
-    return f"{type(expr).__name__} {label!r}"

@@ -12,7 +12,8 @@ selects nothing), fixed here because the compiler must reproduce them exactly:
   the result does not depend on summation order); a categorical one returns the single value
   its selected positions share, and raises ``EvaluationError`` when they disagree.
 
-Inputs on which the interpreter raises are outside the program's domain.
+Inputs on which the interpreter raises ``EvaluationError`` (which also wraps any exception
+a program's own function raises) are outside the program's domain.
 """
 
 from __future__ import annotations
@@ -454,10 +455,13 @@ def _safe(pred: Callable[[Value, Value], bool]) -> Callable[[Value, Value], bool
 
 
 def selector_not(inner: Selector, simplify: bool = True) -> Selector:
-    """``~inner``; a plain Select folds into one Select with the negated predicate."""
-    if simplify and isinstance(inner, Select):
-        pred = _safe(inner.predicate)
-        return Select(inner.keys, inner.queries, lambda k, q: not pred(k, q))
+    """``~inner``, always a ``SelectorNot``.
+
+    tracr folds ``~Select(k, q, p)`` into ``Select(k, q, not p)``; that would make a pair
+    with a ``None`` key unselected under ``~`` but selected under ``SelectorNot``. Keeping
+    the ``SelectorNot`` gives both spellings one meaning, and compiles to the same head.
+    """
+    del simplify
     return SelectorNot(inner)
 
 
@@ -589,6 +593,8 @@ def _default_name(expr: RASPExpr) -> str:
 
 DEFAULT_ANNOTATORS["encoding"] = _default_encoding
 DEFAULT_ANNOTATORS["name"] = _default_name
+default_encoding = _default_encoding
+default_name = _default_name
 
 
 # ---------------------------------------------------------------------------------------
@@ -621,7 +627,15 @@ def _mean(selected: list[Value], expr: Aggregate, query_pos: int) -> Value:
     return first
 
 
-class DefaultRASPEvaluator:
+class RASPEvaluator(abc.ABC):
+    """Interface of an evaluator (tracr's name)."""
+
+    @abc.abstractmethod
+    def evaluate(self, expr: RASPExpr, xs: Sequence[Value]) -> Any:
+        """Evaluate ``expr`` on ``xs``."""
+
+
+class DefaultRASPEvaluator(RASPEvaluator):
     """The reference interpreter; shared sub-expressions are evaluated once per call."""
 
     causal = False
@@ -632,7 +646,15 @@ class DefaultRASPEvaluator:
     def _eval(self, expr: RASPExpr, xs: list[Value], memo: dict[int, Any]) -> Any:
         key = id(expr)
         if key not in memo:
-            memo[key] = self._eval_uncached(expr, xs, memo)
+            try:
+                memo[key] = self._eval_uncached(expr, xs, memo)
+            except EvaluationError:
+                raise
+            except Exception as err:  # a program function failed: outside the domain
+                raise EvaluationError(
+                    f"{type(expr).__name__} {expr.label!r} raised {type(err).__name__}: {err} "
+                    f"on input {xs!r}"
+                ) from err
         return memo[key]
 
     def _eval_uncached(self, expr: RASPExpr, xs: list[Value], memo: dict[int, Any]) -> Any:
