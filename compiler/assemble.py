@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .blocks import HeadBlock, MLPBlock
+from .blocks import HeadBlock, MLPBlock, gate_at_bos, written_at_bos
 from .build import NodeBlocks
 from .layout import Placement
 from .residual import ResidualSpace
@@ -155,6 +155,9 @@ def assemble(
                 components.append(Component(f"L{layer}.H{i}", layer, "attn", n, h.op, i, 1))
         start = 0
         mlp_blocks: list[MLPBlock] = [blocks[n].mlp for n in mlps]
+        dirty = written_at_bos([blocks[n].head for n in heads], space)
+        for m in mlp_blocks:
+            gate_at_bos(m, space, dirty)
         for n, m in zip(mlps, mlp_blocks, strict=True):
             width = m.w_in.shape[1]
             components.append(Component(f"L{layer}.MLP", layer, "mlp", n, m.op, start, width))

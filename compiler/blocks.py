@@ -59,25 +59,32 @@ class MLPBuilder:
         d = self.space.dim
         w_in = np.stack(self.ins, axis=1) if self.ins else np.zeros((d, 0))
         w_out = np.stack(self.outs, axis=0) if self.outs else np.zeros((0, d))
-        block = MLPBlock(self.node, w_in, w_out, self.op, list(self.ungated))
-        gate_at_bos(block, self.space)
-        return block
+        return MLPBlock(self.node, w_in, w_out, self.op, list(self.ungated))
 
 
-def gate_at_bos(block: MLPBlock, space: ResidualSpace) -> None:
-    """Make every gated hidden unit exactly zero at BOS with a large negative ``bos`` weight.
+def written_at_bos(heads: list[HeadBlock], space: ResidualSpace) -> np.ndarray:
+    """Residual dims the heads of one layer write at BOS (a query at BOS reads BOS only)."""
+    bos = space.special("bos")
+    dirty = np.zeros(space.dim, dtype=bool)
+    for h in heads:
+        dirty |= (h.w_v[bos] @ h.w_o) != 0
+    return dirty
 
-    Variables are zero at BOS except for values an attention head of the same layer wrote
-    there (aggregate defaults, SelectorWidth scratch), which are bounded by 1 or by the
-    largest numerical value; the gate outweighs any such pre-activation.
+
+def gate_at_bos(block: MLPBlock, space: ResidualSpace, dirty: np.ndarray) -> None:
+    """Zero at BOS every unit that reads a ``dirty`` dim, with a large negative ``bos`` weight.
+
+    Variables are zero at BOS (``one`` is 0 there, so MLPs write nothing) except for what a
+    head of the same layer wrote at BOS: an aggregate's default, a SelectorWidth's scratch
+    value. Only units reading those need the gate, which outweighs any such pre-activation.
     """
-    if block.w_in.shape[1] == 0:
+    if block.w_in.shape[1] == 0 or not dirty.any():
         return
     bos = space.special("bos")
     w = block.w_in.copy()
     w[bos, :] = 0.0
     bound = np.abs(w).sum(axis=0).max() * max(1.0, _max_abs_value(space)) + 1.0
-    gated = np.ones(w.shape[1], dtype=bool)
+    gated = (w[dirty] != 0).any(axis=0)
     gated[block.ungated] = False
     block.w_in[bos, gated] = -bound
 

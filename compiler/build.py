@@ -11,7 +11,7 @@ from .blocks import HeadBlock, MLPBlock, MLPBuilder
 from .encode import value_vector
 from .errors import CompileError
 from .graph import ProgramGraph
-from .mlp_discretise import add_steps
+from .mlp_discretise import add_steps, check_gaps
 from .mlp_lookup import map_table, sequence_map_table, table_size
 from .mlp_separable import Part, separable_mlp, split
 from .residual import ResidualSpace
@@ -67,6 +67,7 @@ def validate(graph: ProgramGraph, vs: dict[str, set], max_seq_len: int, causal: 
                     f"{where} is numerical but can take the non-number {bad[0]!r}; mark it "
                     "categorical"
                 )
+            check_gaps(sort_values(values), where)  # float32 must keep its values apart
         if isinstance(e, rasp.Aggregate) and not rasp.is_numerical(e):
             if _numerical(graph, node.children[1]):
                 raise CompileError(
@@ -93,6 +94,8 @@ def _map_blocks(space: ResidualSpace, graph: ProgramGraph, vs: dict, node) -> ML
         return map_table(space, node.id, out_num, inner, vs[inner], f)
     values = sort_values(v for v in vs[inner] if v is not None)
     if out_num:
+        # values where f raises are outside the domain: the output there is unconstrained
+        values = [v for v in values if _safe_call(f, v) is not None]
         block = separable_mlp(
             space, node.id, True, vs[node.id], [Part(inner, True, values, f)],
             f"Map {node.id!r}",

@@ -16,13 +16,7 @@ from __future__ import annotations
 from . import rasp
 from .errors import CompileError
 from .graph import ProgramGraph
-from .selectors import _atoms, _eval_formula, _formula, is_conjunctive
-
-
-def _copy_annotations(old: rasp.RASPExpr, new: rasp.RASPExpr) -> rasp.RASPExpr:
-    new.annotations = dict(old._annotations._inner)
-    new._name_defaulted = getattr(old, "_name_defaulted", False)
-    return new
+from .selectors import _atoms, _conjuncts, _eval_formula, _formula, is_conjunctive
 
 
 def _tuple_of(sops: list[rasp.SOp], name: str) -> tuple[rasp.SOp, list]:
@@ -37,7 +31,12 @@ def _tuple_of(sops: list[rasp.SOp], name: str) -> tuple[rasp.SOp, list]:
 
 
 def combine_selectors(program: rasp.SOp, graph: ProgramGraph, vs: dict) -> rasp.SOp | None:
-    """A rewritten copy of ``program`` if some selector needs combining, else None."""
+    """A rewritten copy of ``program`` if some selector needs combining, else None.
+
+    Every rebuilt node is named with its id in ``graph``, so the compiled variables keep
+    the ids of the user's program. Only the conjuncts that mix (keys, queries) pairs are
+    combined; the others (a causal ``Select(indices, indices, LEQ)``, say) stay as they are.
+    """
     targets = {
         id(graph.nodes[n.children[0]].expr): n.children[0]
         for n in graph.topo()
@@ -48,8 +47,7 @@ def combine_selectors(program: rasp.SOp, graph: ProgramGraph, vs: dict) -> rasp.
         return None
     memo: dict[int, rasp.RASPExpr] = {}
 
-    def combined_select(sel_id: str) -> rasp.Select:
-        formula = _formula(graph, sel_id)
+    def tuple_select(sel_id: str, part: int, formula, negate: bool) -> rasp.Select:
         atoms = sorted(set(_atoms(formula)))
         key_ids, query_ids = [], []
         for a in atoms:
@@ -62,10 +60,11 @@ def combine_selectors(program: rasp.SOp, graph: ProgramGraph, vs: dict) -> rasp.
                     f"selector {sel_id!r} combines Selects over different keys/queries with OR "
                     f"or NOT, and its input {sop_id!r} can be None; give that input a default"
                 )
-        keys, key_at = _tuple_of([rebuild(graph.nodes[k].expr) for k in key_ids],
-                                 f"{sel_id}:keys")
-        queries, query_at = _tuple_of([rebuild(graph.nodes[q].expr) for q in query_ids],
-                                      f"{sel_id}:queries")
+        name = f"{sel_id}:{part}"
+        keys, key_at = _tuple_of([rebuild(graph.nodes[k].expr) for k in key_ids], f"{name}:keys")
+        queries, query_at = _tuple_of(
+            [rebuild(graph.nodes[q].expr) for q in query_ids], f"{name}:queries"
+        )
         parts = []
         for a in atoms:
             k, q = graph.nodes[a].children
@@ -77,17 +76,36 @@ def combine_selectors(program: rasp.SOp, graph: ProgramGraph, vs: dict) -> rasp.
             for a, pred, kget, qget in parts:
                 kv, qv = kget(kt), qget(qt)
                 truth[a] = kv is not None and qv is not None and bool(pred(kv, qv))
-            return _eval_formula(formula, truth)
+            return _eval_formula(formula, truth) != negate
 
-        sel = rasp.Select(keys, queries, predicate)
-        return _copy_annotations(graph.nodes[sel_id].expr, sel)
+        return rasp.Select(keys, queries, predicate).named(name)
+
+    def from_formula(formula) -> rasp.Selector:
+        op = formula[0]
+        if op == "atom":
+            return rebuild(graph.nodes[formula[1]].expr)
+        if op == "not":
+            return rasp.SelectorNot(from_formula(formula[1]))
+        cls = rasp.SelectorAnd if op == "and" else rasp.SelectorOr
+        return cls(from_formula(formula[1]), from_formula(formula[2]))
+
+    def combined(sel_id: str) -> rasp.Selector:
+        result = None
+        for i, (sub, neg) in enumerate(_conjuncts(_formula(graph, sel_id))):
+            pairs = {tuple(graph.nodes[a].children) for a in _atoms(sub)}
+            if len(pairs) > 1:
+                part = tuple_select(sel_id, i, sub, neg)
+            else:
+                part = from_formula(("not", sub) if neg else sub)
+            result = part if result is None else rasp.SelectorAnd(result, part)
+        return result.named(sel_id)
 
     def rebuild(expr: rasp.RASPExpr) -> rasp.RASPExpr:
         key = id(expr)
         if key in memo:
             return memo[key]
         if key in targets:
-            new = combined_select(targets[key])
+            new = combined(targets[key])
         elif isinstance(expr, (rasp.TokensType, rasp.IndicesType, rasp.LengthType, rasp.Full,
                                rasp.ConstantSOp, rasp.ConstantSelector)):
             new = expr
@@ -111,7 +129,8 @@ def combine_selectors(program: rasp.SOp, graph: ProgramGraph, vs: dict) -> rasp.
         else:
             raise CompileError(f"cannot rewrite {type(expr).__name__} {expr.label!r}")
         if new is not expr and key not in targets:
-            _copy_annotations(expr, new)
+            new.annotations = dict(expr._annotations._inner)
+            new.named(graph._by_obj[key])
         memo[key] = new
         return new
 

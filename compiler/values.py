@@ -109,6 +109,20 @@ def _consistent(where: str, results: dict) -> None:
                 )
 
 
+def _add(out: dict, value, where: str) -> None:
+    """Add to a value set kept as a dict, refusing ``True`` next to ``1`` (and the like).
+
+    Python's sets merge equal values of different types; a later function could still
+    tell them apart (``type``, ``str``), so one direction cannot stand for both.
+    """
+    prev = out.setdefault(value, value)
+    if prev is not None and isinstance(prev, bool) != isinstance(value, bool):
+        raise CompileError(
+            f"{where} can give both {prev!r} and {value!r}, equal values of different types "
+            "that one residual direction cannot keep apart; return one type"
+        )
+
+
 def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dict[str, set]:
     """Value set of every S-op node, keyed by node id.
 
@@ -141,19 +155,20 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
             )
         elif isinstance(expr, rasp.Map):
             inner = node.children[0]
-            out = set()
+            found: dict = {}
             results: dict = {}
             for x in raw[inner]:
                 if x is None:
-                    out.add(None)
+                    found[None] = None
                     continue
                 try:
                     y = expr.f(x)
                 except Exception:  # noqa: BLE001 - outside the domain, see module docstring
                     continue
-                out.add(y)
+                _add(found, y, where)
                 results.setdefault(cls(inner, x), []).append(y)
             _consistent(where, results)
+            out = set(found)
         elif isinstance(expr, rasp.SequenceMap):
             a_id, b_id = node.children
             a, b = raw[a_id], raw[b_id]
@@ -161,20 +176,21 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
                 raise CompileError(
                     f"{where}: {len(a)} x {len(b)} input combinations are too many to tabulate"
                 )
-            out = set()
+            found = {}
             results = {}
             for x in a:
                 for y in b:
                     if x is None or y is None:
-                        out.add(None)
+                        found[None] = None
                         continue
                     try:
                         z = expr.f(x, y)
                     except Exception:  # noqa: BLE001
                         continue
-                    out.add(z)
+                    _add(found, z, where)
                     results.setdefault((cls(a_id, x), cls(b_id, y)), []).append(z)
             _consistent(where, results)
+            out = set(found)
         elif isinstance(expr, rasp.SelectorWidth):
             out = set(range(max_seq_len + 1))
         elif isinstance(expr, rasp.Aggregate):
