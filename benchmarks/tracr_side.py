@@ -27,10 +27,11 @@ compiler_pad="PAD")``, default ``mlp_exactness=100``):
 * forward throughput: ``jax.jit`` of the Haiku forward returning the unembedded output,
   batch 256 at full length (BOS + max_seq_len positions), median of ``--repeats`` timed
   runs after warm-up, ``block_until_ready``; tokens/s counts every position, BOS included;
-* correctness: up to ``--max-inputs`` inputs (exhaustive over lengths 1..max_seq_len when
-  that space is no larger), the compiled model's decoded output against tracr's own
-  ``rasp.evaluate``. Inputs are batched per length, without padding (tracr does not mask
-  padding), so this measures tracr at its best.
+* correctness: up to ``--max-inputs`` inputs (every valid input of length min_len..max_seq_len
+  when there are no more, else the library's ``sample_clean(0, n)``, i.e. its own samplers
+  with seed 0), the compiled model's decoded output against tracr's own ``rasp.evaluate``.
+  Inputs are batched per length, without padding (tracr does not mask padding), so this
+  measures tracr at its best.
 
 Output: JSON (stdout, or ``--out FILE``) ``{"meta": {...}, "records": [...]}``; progress
 goes to stderr. ``--scaling`` adds tracr's ``reverse`` at max_seq_len 5/10/20/40 and
@@ -49,10 +50,14 @@ A record (fields after a failed stage are absent; times in seconds unless named 
     forward_jit_s, forward_batch (256), forward_positions (max_seq_len+1), forward_ms (median
     per batch), forward_ms_runs [..], forward_calls_per_run, tokens_per_s,
     check_inputs, check_inputs_how ("exhaustive"|"library_sampler"|"uniform_random"),
-    mismatches (inputs with any wrong position), mismatch_rate,
-    mismatches_by_length {"L": [wrong, total]}, reference_none_rows (inputs whose reference
-    output holds None, which tracr cannot produce), mismatch_examples [{input, expected, got}]
-    (at most 5), numerical_atol, numerical_max_abs_err (numerical outputs only),
+    mismatches (inputs with any wrong position; a reference None counts as wrong, since a
+    tracr model cannot output None), mismatches_non_none (inputs wrong at some position whose
+    reference is not None: the miscompilations proper), mismatch_rate,
+    mismatches_by_length {"L": {wrong, wrong_non_none, total}}, reference_none_rows (inputs
+    whose reference output holds None), reference_errors (inputs on which rasp.evaluate
+    raised; skipped), mismatch_examples [{input, expected, got}] (at most 5, wrong where the
+    reference is not None), none_mismatch_examples (at most 2, wrong only at None positions),
+    numerical_atol (1e-3), numerical_max_abs_err (numerical outputs only),
     check_apply_agreement [agree, probed] (batched jitted path vs tracr's own apply),
     check_eval_s, check_model_s, full_length_example {input, expected, got},
     worker_wall_s, process_wall_s
@@ -66,6 +71,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import itertools
 import json
@@ -163,7 +169,7 @@ class Spec:
     max_seq_len: int
     source: str  # "library" or "inline"
     min_len: int = 1
-    sampler: Callable[[random.Random, int], list[Any]] | None = None  # (rng, n) -> tokens
+    lib: Any = None  # the library's ProgramSpec (its domain and samplers), if from there
 
 
 def _inline_specs() -> dict[str, Spec]:
@@ -197,63 +203,18 @@ def _inline_specs() -> dict[str, Spec]:
     }
 
 
-def _first_attr(obj: Any, names: tuple[str, ...]) -> Any:
-    for n in names:
-        if isinstance(obj, dict) and n in obj:
-            return obj[n]
-        if hasattr(obj, n):
-            return getattr(obj, n)
-    return None
-
-
-def _adapt_sampler(raw: Any) -> Callable[[random.Random, int], list[Any]] | None:
-    """Wrap a library sampler into ``(rng, n) -> list of token lists``, if we can."""
-    if raw is None or not callable(raw):
-        return None
-
-    def sample(rng: random.Random, n: int) -> list[Any]:
-        import numpy as np
-
-        for args in ((rng, n), (np.random.default_rng(rng.randrange(2**32)), n)):
-            try:
-                out = raw(*args)
-            except TypeError:
-                continue
-            return [list(x) for x in out]
-        raise TypeError("could not call the library's sampler as sampler(rng, n)")
-
-    return sample
-
-
 def _library_specs(lib: Any) -> dict[str, Spec]:
-    registry = getattr(lib, "registry", None)
-    if registry is None:
-        try:
-            registry = importlib.import_module("rasplab.programs.registry")
-        except Exception:
-            registry = lib
-    lister = _first_attr(registry, ("list_programs", "all_programs", "programs", "PROGRAMS"))
-    items = lister() if callable(lister) else lister
-    if isinstance(items, dict):
-        items = list(items.values())
+    """The library's ``ProgramSpec``s (``rasplab.programs.list_programs()``) as Specs."""
     specs: dict[str, Spec] = {}
-    for item in items or []:
-        name = _first_attr(item, ("name",))
-        build = _first_attr(item, ("build", "make", "program"))
-        vocab = _first_attr(item, ("vocab",))
-        msl = _first_attr(item, ("max_seq_len", "max_len"))
-        if name is None or build is None or vocab is None or msl is None:
-            continue
-        min_len = _first_attr(item, ("min_seq_len", "min_len")) or 1
-        sampler = _adapt_sampler(_first_attr(item, ("sample", "sampler", "sample_inputs")))
-        specs[str(name)] = Spec(
-            str(name),
-            build if callable(build) else (lambda b=build: b),
-            sorted(vocab, key=repr),
-            int(msl),
-            "library",
-            int(min_len),
-            sampler,
+    for item in lib.list_programs():
+        specs[item.name] = Spec(
+            name=item.name,
+            build=item.build,
+            vocab=list(item.vocab),
+            max_seq_len=int(item.max_seq_len),
+            source="library",
+            min_len=int(getattr(item, "min_len", 1)),
+            lib=item,
         )
     return specs
 
@@ -269,7 +230,7 @@ def resolve_specs(source: str) -> tuple[dict[str, Spec], str | None]:
         try:
             specs = _library_specs(lib)
         except Exception as exc:
-            err = f"reading the library registry: {type(exc).__name__}: {exc}"
+            err = f"reading the library: {type(exc).__name__}: {exc}"
         if not specs and err is None:
             err = "the library registry listed no usable program"
     if source == "library":
@@ -289,22 +250,36 @@ def _count_inputs(vocab_size: int, min_len: int, max_len: int) -> int:
 
 
 def make_inputs(spec: Spec, max_len: int, limit: int, seed: int) -> tuple[list[list[Any]], str]:
-    """Inputs for the correctness check and how they were chosen."""
+    """Inputs for the correctness check and how they were chosen.
+
+    Library programs use their own domain (``valid``, ``min_len``) and samplers: every
+    valid input when there are at most ``limit`` candidates, else ``sample_clean(seed,
+    limit)`` (which draws lengths from the program's sampling lengths). At a max_seq_len
+    other than the program's own (``--scaling``), its spec is widened to that length.
+    Inline programs: every input of length 1..max_len, or ``limit`` uniform ones.
+    """
     lo = max(1, spec.min_len)
     total = _count_inputs(len(spec.vocab), lo, max_len)
+    lib = spec.lib
+    if lib is not None:
+        try:
+            if max_len != lib.max_seq_len:
+                lib = dataclasses.replace(lib, max_seq_len=max_len, lengths=None)
+            if total <= limit:
+                return list(lib.iter_inputs()), "exhaustive"
+            if lib.valid is not None and total <= 200_000:  # a restricted domain may be small
+                xs = list(itertools.islice(lib.iter_inputs(), limit + 1))
+                if len(xs) <= limit:
+                    return xs, "exhaustive"
+            return [list(x) for x in lib.sample_clean(seed, limit)], "library_sampler"
+        except Exception as exc:
+            log(f"{spec.name}: library inputs failed ({type(exc).__name__}: {exc}); uniform")
     if total <= limit:
         xs = [
             list(t) for n in range(lo, max_len + 1) for t in itertools.product(spec.vocab, repeat=n)
         ]
         return xs, "exhaustive"
     rng = random.Random(seed)
-    if spec.sampler is not None and max_len == spec.max_seq_len:
-        try:
-            xs = [x for x in spec.sampler(rng, limit) if 1 <= len(x) <= max_len]
-            if xs:
-                return xs[:limit], "library_sampler"
-        except Exception as exc:
-            log(f"{spec.name}: library sampler failed ({exc}); sampling uniformly")
     xs = [[rng.choice(spec.vocab) for _ in range(rng.randint(lo, max_len))] for _ in range(limit)]
     return xs, "uniform_random"
 
@@ -535,16 +510,23 @@ def run_worker(
                 by_len.setdefault(len(s), []).append(s)
             t_eval = 0.0
             t_model = 0.0
-            mism = 0
-            none_rows = 0
+            mism = mism_nn = none_rows = ref_errors = 0
             max_err = 0.0
-            per_len: dict[str, list[int]] = {}
+            per_len: dict[str, dict[str, int]] = {}
             examples: list[dict[str, Any]] = []
+            none_examples: list[dict[str, Any]] = []
             atol = 1e-3
+
+            def reference(s: list[Any]) -> list[Any] | None:
+                try:
+                    return rasp.evaluate(program, s)
+                except Exception:
+                    return None
+
             for n in sorted(by_len):
                 group = by_len[n]
                 t0 = time.perf_counter()
-                expected = [rasp.evaluate(program, s) for s in group]
+                expected = [reference(s) for s in group]
                 t_eval += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 got_rows: list[list[Any]] = []
@@ -559,30 +541,39 @@ def run_worker(
                         vals = row.tolist()[1:]
                         got_rows.append(vals if numerical_out else enc_out.decode(vals))
                 t_model += time.perf_counter() - t0
-                bad_n = 0
+                tally = {"wrong": 0, "wrong_non_none": 0, "total": len(group)}
                 for s, exp, got in zip(group, expected, got_rows, strict=True):
+                    if exp is None:  # the reference interpreter raised on this input
+                        ref_errors += 1
+                        continue
                     if any(e is None for e in exp):
                         none_rows += 1
-                    wrong = len(exp) != len(got)
+                    wrong = wrong_nn = len(exp) != len(got)
                     for e, g in zip(exp, got, strict=False):
-                        if numerical_out and _is_num(e):
+                        if e is None:
+                            wrong = True  # tracr has no way to output None
+                        elif numerical_out and _is_num(e):
                             err = abs(float(g) - float(e))
                             max_err = max(max_err, err)
-                            wrong |= not err <= atol
-                        else:
-                            wrong |= e != g
-                    if wrong:
-                        bad_n += 1
+                            if not err <= atol:
+                                wrong = wrong_nn = True
+                        elif e != g:
+                            wrong = wrong_nn = True
+                    case = {
+                        "input": _jsonable(s),
+                        "expected": _jsonable(exp),
+                        "got": _jsonable(got),
+                    }
+                    if wrong_nn:
+                        tally["wrong_non_none"] += 1
                         if len(examples) < 5:
-                            examples.append(
-                                {
-                                    "input": _jsonable(s),
-                                    "expected": _jsonable(exp),
-                                    "got": _jsonable(got),
-                                }
-                            )
-                mism += bad_n
-                per_len[str(n)] = [bad_n, len(group)]
+                            examples.append(case)
+                    elif wrong and len(none_examples) < 2:
+                        none_examples.append(case)
+                    tally["wrong"] += int(wrong)
+                mism += tally["wrong"]
+                mism_nn += tally["wrong_non_none"]
+                per_len[str(n)] = tally
             # sanity: our batched jitted path equals tracr's own apply on a few inputs
             agree = 0
             probe = xs[:: max(1, len(xs) // 8)][:8]
@@ -600,9 +591,12 @@ def run_worker(
                 agree += int(same)
             rec["mismatches"] = mism
             rec["mismatch_rate"] = mism / max(1, len(xs))
+            rec["mismatches_non_none"] = mism_nn
             rec["mismatches_by_length"] = per_len
             rec["reference_none_rows"] = none_rows
+            rec["reference_errors"] = ref_errors
             rec["mismatch_examples"] = examples
+            rec["none_mismatch_examples"] = none_examples
             if numerical_out:
                 rec["numerical_atol"] = atol
                 rec["numerical_max_abs_err"] = max_err
@@ -620,7 +614,10 @@ def run_worker(
                     "got": _jsonable(row if numerical_out else enc_out.decode(row)),
                 }
             rec["completed"].append("correctness")
-            log(f"{spec.name}@{max_len}: {mism}/{len(xs)} inputs wrong ({how})")
+            log(
+                f"{spec.name}@{max_len}: {mism}/{len(xs)} inputs wrong, {mism_nn} of them "
+                f"where the reference is not None ({how})"
+            )
         rec["ok"] = True
     except BaseException as exc:  # record, never raise: one program must not stop the run
         rec["error"] = f"{type(exc).__name__}: {exc}"[:4000]
