@@ -13,6 +13,7 @@ from . import rasp
 from .assemble import CompiledProgram, VariableInfo, assemble
 from .attention_scores import score_gap
 from .build import build_node, validate
+from .circuit import planted_circuit
 from .encode import value_vector
 from .errors import CompileError
 from .graph import trace
@@ -131,4 +132,5 @@ def compile_program(
         selectors=selectors, embed_token=embed_token, embed_pos=embed_pos, unembed=unembed,
     )
     model.meta["program"] = graph.output
+    model.meta["planted_circuit"] = planted_circuit(model)
     return model
