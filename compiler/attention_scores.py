@@ -47,6 +47,23 @@ def query_key_weights(
     q[bos] = 1.0
     k[bos] = (len(literals) + 2) * gap
     for lit in literals:
+        query_only, key_only = lit.query_only(), lit.key_only()
+        if query_only is not None:
+            q, k = column()
+            if query_only.all() and not lit.queries_can_be_none:  # always true
+                q[one] = 1.0
+            for i, qv in enumerate(lit.query_values):
+                if query_only[i] and not q[one]:
+                    q[space.value_dim(lit.queries, qv)] = 1.0
+            k[one] = gap
+            continue
+        if key_only is not None:
+            q, k = column()
+            q[one] = 1.0
+            for j, kv in enumerate(lit.key_values):
+                if key_only[j]:
+                    k[space.value_dim(lit.keys, kv)] = gap
+            continue
         sign = -1.0 if lit.negated else 1.0
         for i, qv in enumerate(lit.query_values):
             row = lit.table[i]

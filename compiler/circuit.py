@@ -24,13 +24,15 @@ labelled ``"q"``, ``"k"``, ``"v"``), ``mlp.in`` for an MLP (input ``None``), and
 ``unembed`` for ``output`` (input ``None``).
 
 Special directions. ``one`` (1 at real positions) and ``bos`` (1 at BOS) are real weights:
-every MLP reads ``bos`` (the gate that keeps it silent at BOS) and every head reads
-``one``/``bos`` (the attention sink). Edges that carry *only* these directions are kept in
-the graph but marked ``"constant": true``: they carry no information about the input
-tokens (only which positions are BOS, real or PAD), so the structural circuit includes
-them and ablation-specific ground truths (``analysis/ground_truth.py``) decide whether a
-given ablation can see them (zero ablation usually can, resample ablation between inputs
-of equal length cannot).
+MLPs use ``one`` for their constants, an MLP that shares a layer with a head writing at
+BOS (an aggregate's default, a SelectorWidth's scratch value) reads ``bos`` as a gate,
+and every head reads ``one``/``bos`` (the attention sink, the score of a literal that does
+not depend on one side). Edges that carry *only* these directions are kept in the graph
+but marked ``"constant": true``: they carry no information about the input tokens (only
+which positions are BOS, real or PAD), so the structural circuit includes them and
+ablation-specific ground truths (``analysis/ground_truth.py``) decide whether a given
+ablation can see them (zero ablation usually can, resample ablation between inputs of
+equal length cannot).
 
 Schema (``"schema": 1``)
 ------------------------

@@ -36,6 +36,26 @@ class Literal:
     query_values: list
     table: np.ndarray  # bool [n_query_values, n_key_values]
     negated: bool = False
+    keys_can_be_none: bool = True
+    queries_can_be_none: bool = True
+
+    def query_only(self) -> np.ndarray | None:
+        """Per query value, the literal's truth if it does not depend on the key, else None.
+
+        Such a literal is scored from the query side and the key's ``one`` alone, so the
+        head does not read the key variable at all (no edge that carries nothing).
+        """
+        if self.negated or self.keys_can_be_none or not self.table.size:
+            return None
+        rows_const = (self.table == self.table[:, :1]).all(axis=1)
+        return self.table[:, 0].copy() if rows_const.all() else None
+
+    def key_only(self) -> np.ndarray | None:
+        """Per key value, the truth if it does not depend on the query, else None."""
+        if self.negated or self.queries_can_be_none or not self.table.size:
+            return None
+        cols_const = (self.table == self.table[:1, :]).all(axis=0)
+        return self.table[0, :].copy() if cols_const.all() else None
 
     def holds(self, key, query) -> bool:
         """The literal's truth for a (key value, query value) pair, ``None`` allowed."""
@@ -150,9 +170,12 @@ def compile_selector(graph: ProgramGraph, vs: dict[str, set], sel_id: str) -> li
         table = np.array([[truth(i, j) for j in range(len(kv))] for i in range(len(qv))], bool)
         table = table.reshape(len(qv), len(kv))
         if truth(None, None):
-            literals.append(Literal(keys, queries, kv, qv, ~table, negated=True))
+            lit = Literal(keys, queries, kv, qv, ~table, negated=True)
         else:
-            literals.append(Literal(keys, queries, kv, qv, table))
+            lit = Literal(keys, queries, kv, qv, table)
+        lit.keys_can_be_none = None in vs[keys]
+        lit.queries_can_be_none = None in vs[queries]
+        literals.append(lit)
     return literals
 
 

@@ -1,0 +1,302 @@
+"""Ground-truth circuits per ablation, found and verified by running the interventions.
+
+The compiler plants a *structural* circuit (``compiled.meta["planted_circuit"]``, or
+``compiler.circuit.planted_circuit``): every edge backed by non-zero weights. What an
+ablation can see is smaller. Miller et al. (2024) showed that under resample ablation an
+edge carrying something that is the same on the clean and corrupted inputs (the length,
+the positions, the constant ``one``/``bos`` directions) cannot matter. So the truth is
+stated per ablation (``zero``, ``mean``, ``resample``) and per input distribution:
+
+**The effective circuit** ``C`` is a set of structural edges such that
+
+1. *faithfulness*: ablating every edge outside ``C`` (at once) leaves every decoded output
+   on the dataset unchanged;
+2. *minimality*: for each edge ``e`` in ``C``, ablating ``e`` as well (with the complement
+   still ablated) changes some decoded output.
+
+It is found greedily: start from all structural edges; visit them in reverse topological
+order (edges into ``output`` first, then into the last layer, ... and, within a receiver,
+from the latest sender back); remove an edge when ablating it together with everything
+already removed leaves the decoded outputs unchanged. Passes repeat until one removes
+nothing; in that last pass every kept edge was tested against the final complement, so
+both properties hold by construction. ``verify`` checks them again from scratch (one run
+for the complement, one vmapped sweep for the single edges), and the result records
+``max_change`` (largest absolute change of the read-out, over real positions).
+
+"Changes an output" means, at some real position (not BOS, not PAD) of some input: the
+decoded value differs (categorical value or ``None``; numerical: the nearest value of the
+exact value grid), or a clean read-out became unclean (no longer within the decoder's
+tolerance of a valid value). This is exact program semantics; ``max_change`` is the numeric
+view of the same runs. The circuit found greedily is *a* minimal faithful circuit: where
+two redundant routes carry the same information, which one survives depends on the order.
+
+Edges that exist in the complete graph but not in the structural one (no shared non-zero
+direction) are never candidates: patching them is exactly a no-op, which
+``structural_truth`` checks (its complement ablation must give ``max_change == 0``).
+
+Expected differences from tracr's reference circuits (Conmy et al. 2023, Miller et al. 2024):
+our models keep ``embed`` (tokens, constants, ``one``, ``bos``) and ``pos`` (indices)
+apart and have no empty MLPs, so "tokens -> final head's V" is ``embed->L3.H0.v`` for
+reverse and ``embed->L0.MLP`` for frac_prevs. Resample ablation uses the library's
+corrupted inputs, which have the clean input's length; with other lengths more edges matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from rasplab.compiler.assemble import CompiledProgram
+
+from .interventions import (
+    ABLATIONS,
+    MIN_BUCKET,
+    EdgeGraph,
+    Experiment,
+    default_batch_size,
+    prepare,
+    single_edge_masks,
+)
+
+DEFAULT_SAMPLES = 256
+
+
+@dataclass
+class Verification:
+    """The result of running a circuit's checks on a dataset."""
+
+    ablation: str
+    max_change: float  # largest |read-out change| with the complement ablated
+    outputs_unchanged: bool  # no decoded output changes with the complement ablated
+    changed_positions: int  # how many (input, position) outputs changed
+    failures: list[str]  # circuit edges whose extra ablation changes no decoded output
+    edge_effects: dict[str, dict] = field(default_factory=dict)  # key -> max_change, changed
+
+    @property
+    def ok(self) -> bool:
+        return self.outputs_unchanged and not self.failures
+
+    def to_dict(self) -> dict:
+        return {
+            "ablation": self.ablation,
+            "faithfulness": {"max_change": self.max_change,
+                             "outputs_unchanged": self.outputs_unchanged,
+                             "changed_positions": self.changed_positions},
+            "minimality": {"failures": list(self.failures),
+                           "edges": {k: dict(v) for k, v in self.edge_effects.items()}},
+        }
+
+
+@dataclass
+class GroundTruth:
+    """A circuit (a subset of ``graph.edges``) with its verification."""
+
+    program: str
+    ablation: str
+    graph: EdgeGraph = field(repr=False)
+    mask: np.ndarray = field(repr=False)  # [graph.n_edges] 1 inside the circuit
+    verification: Verification
+    samples: int
+    passes: int = 0
+
+    @property
+    def edges(self) -> list[dict]:
+        return self.graph.edges_of(self.mask)
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.graph.edge_keys[i] for i in np.flatnonzero(self.mask > 0.5)]
+
+    @property
+    def removed(self) -> list[str]:
+        """Structural edges this ablation cannot see."""
+        return [k for k, r, m in zip(self.graph.edge_keys, self.graph.edge_records, self.mask)
+                if r.get("structural", True) and m < 0.5]
+
+    def to_dict(self) -> dict:
+        edges = [{k: e[k] for k in ("from", "to", "input", "carries", "constant")}
+                 for e in self.edges]
+        return {"program": self.program, "ablation": self.ablation, "samples": self.samples,
+                "edges": edges, "removed": self.removed, **self.verification.to_dict()}
+
+
+# ---------------------------------------------------------------------------------------
+# Search and verification
+
+
+def _structural_mask(graph: EdgeGraph) -> np.ndarray:
+    return np.array([1.0 if r.get("structural", True) else 0.0 for r in graph.edge_records],
+                    np.float32)
+
+
+def verify(exp: Experiment, mask: Sequence[float], *, batch_size: int | None = None
+           ) -> Verification:
+    """Faithfulness (complement ablated) and minimality (each inside edge on top of it).
+
+    One stack of masks (the circuit, then the circuit minus each of its edges) through the
+    vmapped effect function.
+    """
+    mask = np.asarray(mask, np.float32)
+    inside = np.flatnonzero(mask > 0.5)
+    masks = np.concatenate([mask[None], single_edge_masks(exp.graph.n_edges, mask)[inside]])
+    sweep = exp.effects(masks, batch_size=batch_size)
+    n_changed = np.asarray(sweep.n_changed)
+    max_change = np.asarray(sweep.max_change)
+    failures: list[str] = []
+    effects: dict[str, dict] = {}
+    for j, i in enumerate(inside, start=1):
+        key = exp.graph.edge_keys[i]
+        effects[key] = {"max_change": float(max_change[j]),
+                        "changed_positions": int(n_changed[j])}
+        if n_changed[j] == 0:
+            failures.append(key)
+    return Verification(
+        ablation=exp.ablation, max_change=float(max_change[0]),
+        outputs_unchanged=int(n_changed[0]) == 0, changed_positions=int(n_changed[0]),
+        failures=failures, edge_effects=effects,
+    )
+
+
+def search(
+    exp: Experiment, start: Sequence[float] | None = None, *, max_passes: int = 20,
+    chunk: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Greedy reverse-topological pruning to a fixed point; returns ``(mask, passes)``.
+
+    Equivalent to trying the edges one by one, but evaluated ``chunk`` at a time (default
+    ``MIN_BUCKET``, or the vmapped batch size if larger), speculatively: the chunk's masks
+    remove its edges cumulatively, the first mask that changes an output marks the first
+    edge that must stay, and every edge before it is removed (exactly the decisions the
+    one-by-one loop would make).
+    """
+    graph = exp.graph
+    mask = _structural_mask(graph) if start is None else np.asarray(start, np.float32).copy()
+    k = chunk or max(MIN_BUCKET, default_batch_size(graph, tuple(exp.ids.shape)))
+    if int(np.asarray(exp.effects(mask[None]).n_changed)[0]):
+        raise ValueError(
+            f"ablating the complement of the starting circuit already changes outputs "
+            f"under {exp.ablation} ablation; start from a larger circuit"
+        )
+    order = sorted(range(graph.n_edges), key=lambda e: (
+        graph.receiver_slot[graph.edges[e][1]], graph.edges[e][1],
+        graph.sender_slot[graph.edges[e][0]], graph.edges[e][0]), reverse=True)
+    passes = 0
+    while passes < max_passes:
+        passes += 1
+        removed = False
+        todo = [e for e in order if mask[e] > 0.5]
+        i = 0
+        while i < len(todo):
+            chunk = todo[i : i + k]
+            masks = np.tile(mask, (len(chunk), 1))
+            for j, e in enumerate(chunk):
+                masks[j:, e] = 0.0
+            n_changed = np.asarray(exp.effects(masks).n_changed)
+            bad = np.flatnonzero(n_changed > 0)
+            accepted = len(chunk) if len(bad) == 0 else int(bad[0])
+            for e in chunk[:accepted]:
+                mask[e] = 0.0
+            removed = removed or accepted > 0
+            i += accepted + (0 if len(bad) == 0 else 1)
+        if not removed:
+            break
+    return mask, passes
+
+
+def effective_circuit(exp: Experiment, *, program: str = "", start=None) -> GroundTruth:
+    """The circuit ``exp.ablation`` can see on ``exp``'s dataset, searched and verified."""
+    mask, passes = search(exp, start)
+    return GroundTruth(program or exp.compiled.output, exp.ablation, exp.graph, mask,
+                       verify(exp, mask), int(exp.ids.shape[0]), passes)
+
+
+def structural_truth(exp: Experiment, *, program: str = "") -> GroundTruth:
+    """The planted structural circuit, verified under ``exp``'s ablation (use ``zero``).
+
+    ``max_change`` must be exactly 0 (edges outside it share no direction); ``failures``
+    lists structural edges whose ablation alone (with the complement ablated, a no-op)
+    changes no output on the dataset: real weights the outputs do not depend on here.
+    """
+    mask = _structural_mask(exp.graph)
+    return GroundTruth(program or exp.compiled.output, exp.ablation, exp.graph, mask,
+                       verify(exp, mask), int(exp.ids.shape[0]), 0)
+
+
+# ---------------------------------------------------------------------------------------
+# Convenience entry points
+
+
+def ground_truth(
+    compiled: CompiledProgram, clean: Sequence[Sequence], ablation: str = "resample", *,
+    corrupted: Sequence[Sequence] | None = None, reference: Sequence[Sequence] | None = None,
+    complete: bool = False, program: str = "",
+) -> GroundTruth:
+    """The effective circuit of ``compiled`` under ``ablation`` on the given inputs.
+
+    ``corrupted`` (same length as ``clean``, paired row by row) is needed for resample;
+    ``reference`` is the dataset mean ablation averages over (default ``clean``).
+    ``complete`` searches within the complete graph's edge list (the result is the same
+    set; its mask then indexes the complete graph).
+    """
+    exp = prepare(compiled, clean, ablation, corrupted=corrupted, reference=reference,
+                  complete=complete)
+    return effective_circuit(exp, program=program)
+
+
+def ground_truths(
+    compiled: CompiledProgram, clean: Sequence[Sequence], corrupted: Sequence[Sequence], *,
+    ablations: Sequence[str] = ABLATIONS, complete: bool = False, program: str = "",
+) -> dict[str, GroundTruth]:
+    """``{"structural": ..., "zero": ..., "mean": ..., "resample": ...}`` on one dataset.
+
+    ``structural`` is the planted circuit verified under zero ablation.
+    """
+    out: dict[str, GroundTruth] = {}
+    zero = prepare(compiled, clean, "zero", complete=complete)
+    out["structural"] = structural_truth(zero, program=program)
+    for ablation in ablations:
+        exp = zero if ablation == "zero" else prepare(
+            compiled, clean, ablation, corrupted=corrupted, complete=complete)
+        out[ablation] = effective_circuit(exp, program=program)
+    return out
+
+
+def sample_dataset(spec, n: int = DEFAULT_SAMPLES, seed: int = 0
+                   ) -> tuple[list[list], list[list]]:
+    """Clean inputs and their paired corrupted inputs from a library ``ProgramSpec``."""
+    rng = np.random.default_rng(seed)
+    clean = spec.sample_clean(rng, n)
+    return clean, spec.sample_corrupted(rng, clean)
+
+
+def for_program(
+    spec_or_name, ablation: str = "resample", *, samples: int = DEFAULT_SAMPLES, seed: int = 0,
+    compiled: CompiledProgram | None = None, complete: bool = False,
+) -> GroundTruth:
+    """Ground truth for a library program (a ``ProgramSpec`` or its name).
+
+    ``ablation`` may also be ``"structural"`` (the planted circuit verified under zero).
+    """
+    spec = spec_or_name
+    if isinstance(spec_or_name, str):
+        from rasplab.programs import registry
+
+        spec = registry.get(spec_or_name)
+    if compiled is None:
+        from rasplab.compiler import compile_program
+
+        compiled = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
+    clean, corrupted = sample_dataset(spec, samples, seed)
+    if ablation == "structural":
+        exp = prepare(compiled, clean, "zero", complete=complete)
+        return structural_truth(exp, program=spec.name)
+    return ground_truth(compiled, clean, ablation, corrupted=corrupted, complete=complete,
+                        program=spec.name)
+
+
+__all__ = [
+    "Verification", "GroundTruth", "verify", "search", "effective_circuit",
+    "structural_truth", "ground_truth", "ground_truths", "sample_dataset", "for_program",
+    "DEFAULT_SAMPLES",
+]

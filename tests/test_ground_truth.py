@@ -1,0 +1,179 @@
+"""Ground-truth circuits per ablation, verified by running the interventions.
+
+Expected circuits (library samplers: lengths 1..max_seq_len uniformly, corrupted inputs of
+the clean input's length with different tokens; 256 samples, seed 0):
+
+reverse (tokens 1,2,3; length <= 5). Nodes: L0.H0+L0.MLP compute ``length``, L1.MLP
+``opp_idx``, L2.MLP ``opp_idx-1``, L3.H0 the reversing head.
+
+* resample: ``{embed->L3.H0.v, L3.H0->output}``, Miller et al.'s result for tracr's
+  reverse: length, indices and everything derived from them are the same on the corrupted
+  input, so only the copied tokens matter.
+* zero: the structural circuit minus four edges zero ablation cannot see. Into L0.H0's
+  query or key: ``length`` uses a TRUE selector, and zeroed queries or keys give every key
+  the same score, which is exactly what TRUE does. ``embed->L3.H0.q`` / ``.k`` carry the
+  BOS baseline (``one`` in the query, ``bos`` in the key), which only matters where
+  nothing is selected, and reverse always selects exactly one position.
+* mean (per-position mean over the clean inputs): ``pos`` edges disappear (position p always
+  has index p - 1, so the mean *is* the value), as do the ``bos``-only edges (position 0 is
+  always BOS). ``embed->L0.H0.k`` stays: a key with averaged token directions no longer
+  matches every query alike. ``embed->L0.H0.q`` goes: the TRUE selector's query columns sum
+  to the same weight whatever (averaged) token the query holds.
+
+frac_prevs (tokens w,x,y,z): L0.MLP computes ``tokens == "x"``, L1.H0 the prefix mean.
+
+* resample and mean: ``{embed->L0.MLP, L0.MLP->L1.H0.v, L1.H0->output}`` (Miller et al.'s
+  result for tracr's frac_prevs; our model has no empty MLP in layer 1).
+* zero: also ``pos->L1.H0.q`` and ``pos->L1.H0.k`` (zeroed positions break the prefix
+  selector); the ``one``/``bos``-only edges into L1.H0's query/key are not seen (the prefix
+  always selects position 0 itself, so the BOS baseline never decides anything).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rasplab.analysis import ground_truth as gt
+from rasplab.analysis import interventions as iv
+from rasplab.compiler import compile_program
+from rasplab.programs import registry
+
+from tests.test_circuit import CASES
+
+SAMPLES = 256
+
+EXPECTED = {
+    ("reverse", "resample"): ["embed->L3.H0.v", "L3.H0->output"],
+    ("reverse", "zero"): [  # structural minus the four edges explained above
+        "embed->L0.H0.v", "embed->L0.MLP", "L0.H0->L0.MLP", "embed->L1.MLP", "pos->L1.MLP",
+        "L0.MLP->L1.MLP", "L1.MLP->L2.MLP", "L2.MLP->L3.H0.q", "pos->L3.H0.k",
+        "embed->L3.H0.v", "L3.H0->output",
+    ],
+    ("reverse", "mean"): [
+        "embed->L0.H0.k", "embed->L0.MLP", "L0.H0->L0.MLP", "embed->L1.MLP", "L0.MLP->L1.MLP",
+        "L1.MLP->L2.MLP", "L2.MLP->L3.H0.q", "embed->L3.H0.v", "L3.H0->output",
+    ],
+    ("frac_prevs", "resample"): ["embed->L0.MLP", "L0.MLP->L1.H0.v", "L1.H0->output"],
+    ("frac_prevs", "mean"): ["embed->L0.MLP", "L0.MLP->L1.H0.v", "L1.H0->output"],
+    ("frac_prevs", "zero"): [
+        "embed->L0.MLP", "pos->L1.H0.q", "pos->L1.H0.k", "L0.MLP->L1.H0.v", "L1.H0->output",
+    ],
+    # hist = SelectorWidth(Select(tokens, tokens, EQ)): resample cannot see the bos-only
+    # value edge nor the MLP's one/bos edge (same on every input of a given length).
+    ("hist", "resample"): [
+        "embed->L0.H0.q", "embed->L0.H0.k", "L0.H0->L0.MLP", "L0.MLP->output",
+    ],
+}
+
+
+def _library(name):
+    spec = registry.get(name)
+    compiled = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
+    clean, corrupted = gt.sample_dataset(spec, SAMPLES, seed=0)
+    return compiled, clean, corrupted
+
+
+@pytest.fixture(scope="module")
+def truths():
+    out = {}
+    for name in ("reverse", "frac_prevs", "hist"):
+        compiled, clean, corrupted = _library(name)
+        out[name] = gt.ground_truths(compiled, clean, corrupted, program=name)
+    return out
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED))
+def test_expected_circuits(truths, key):
+    name, ablation = key
+    truth = truths[name][ablation]
+    assert truth.keys == EXPECTED[key]
+    assert truth.verification.ok
+
+
+@pytest.mark.parametrize("name", ["reverse", "frac_prevs", "hist"])
+def test_verification_properties(truths, name):
+    """Faithful: nothing outside changes any output (to the last bit here); minimal: every
+    edge inside matters. The circuits shrink as the ablation becomes less informative."""
+    t = truths[name]
+    for ablation in ("zero", "mean", "resample"):
+        v = t[ablation].verification
+        assert v.outputs_unchanged and v.changed_positions == 0, ablation
+        assert v.max_change < 1e-4, ablation
+        assert v.failures == [], ablation
+        assert set(t[ablation].keys) <= set(t["structural"].keys)
+        for key, eff in v.edge_effects.items():
+            assert eff["changed_positions"] > 0, key
+    assert set(t["resample"].keys) <= set(t["zero"].keys)
+    d = t[ablation].to_dict()
+    assert {"faithfulness", "minimality", "edges", "ablation"} <= set(d)
+
+
+def test_structural_circuit_under_zero(truths):
+    """The planted circuit is exactly faithful (outside edges share no direction: the
+    change is 0.0, not just small); its minimality failures are the edges zero ablation
+    cannot see, i.e. exactly structural minus the zero-ablation circuit."""
+    for name, t in truths.items():
+        s = t["structural"].verification
+        assert s.outputs_unchanged and s.max_change == 0.0, name
+        assert set(s.failures) == set(t["structural"].keys) - set(t["zero"].keys), name
+    assert truths["reverse"]["structural"].verification.failures == [
+        "embed->L0.H0.q", "embed->L0.H0.k", "embed->L3.H0.q", "embed->L3.H0.k",
+    ]
+    assert truths["hist"]["structural"].verification.failures == []
+
+
+def test_verify_detects_bad_circuits(truths):
+    t = truths["frac_prevs"]["resample"]
+    exp = iv.prepare(*_library("frac_prevs")[:2], "zero", graph=t.graph)
+    empty = np.zeros(t.graph.n_edges, np.float32)
+    v = gt.verify(exp, empty)
+    assert not v.outputs_unchanged and v.changed_positions > 0 and v.max_change > 0.1
+    full = np.ones(t.graph.n_edges, np.float32)
+    v = gt.verify(exp, full)
+    assert v.outputs_unchanged and v.failures == ["embed->L1.H0.q", "embed->L1.H0.k"]
+
+
+def test_search_matches_one_by_one(truths):
+    """The speculative chunked search makes the one-at-a-time greedy decisions."""
+    compiled, clean, corrupted = _library("frac_prevs")
+    exp = iv.prepare(compiled, clean, "zero", graph=truths["frac_prevs"]["zero"].graph)
+    one, _ = gt.search(exp, chunk=1)
+    np.testing.assert_array_equal(one, truths["frac_prevs"]["zero"].mask)
+
+
+def test_two_heads_program():
+    build, vocab, n = CASES["two_heads"]
+    compiled = compile_program(build(), vocab, n)
+    rng = np.random.default_rng(0)
+    clean = [list(rng.choice(vocab, size=int(rng.integers(1, n + 1)))) for _ in range(128)]
+    corrupted = [list(rng.choice(vocab, size=len(s))) for s in clean]
+    out = gt.ground_truths(compiled, clean, corrupted)
+    for ablation in ("zero", "mean", "resample"):
+        assert out[ablation].verification.ok, ablation
+    # resample: positions and the constant are the same, tokens are not
+    assert out["resample"].keys == [
+        "embed->L0.H0.v", "embed->L0.H1.v", "L0.H0->L0.MLP", "L0.H1->L0.MLP", "L0.MLP->output",
+    ]
+
+
+@pytest.mark.parametrize("name", ["shift_by_1", "pair_balance", "sort_unique"])
+def test_library_programs(name):
+    compiled, clean, corrupted = _library(name)
+    out = gt.ground_truths(compiled, clean, corrupted, program=name)
+    assert out["structural"].verification.max_change == 0.0
+    for ablation in ("zero", "mean", "resample"):
+        v = out[ablation].verification
+        assert v.ok, (name, ablation, v)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", registry.program_names())
+def test_whole_library(name):
+    compiled, clean, corrupted = _library(name)
+    out = gt.ground_truths(compiled, clean, corrupted, program=name)
+    s = out["structural"].verification
+    assert s.outputs_unchanged and s.max_change == 0.0
+    for ablation in ("zero", "mean", "resample"):
+        v = out[ablation].verification
+        assert v.ok, (name, ablation, v)
+        assert set(out[ablation].keys) <= set(out["structural"].keys)
