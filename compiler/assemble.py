@@ -160,7 +160,9 @@ def assemble(
             gate_at_bos(m, space, dirty)
         for n, m in zip(mlps, mlp_blocks, strict=True):
             width = m.w_in.shape[1]
-            components.append(Component(f"L{layer}.MLP", layer, "mlp", n, m.op, start, width))
+            if width:  # a block with no units computes a variable that is always 0 / None
+                components.append(Component(f"L{layer}.MLP", layer, "mlp", n, m.op, start,
+                                            width))
             start += width
         if start:
             params[f"layers.{layer}.mlp.in"] = np.concatenate([m.w_in for m in mlp_blocks], 1)
