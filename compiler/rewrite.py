@@ -130,7 +130,8 @@ def combine_selectors(program: rasp.SOp, graph: ProgramGraph, vs: dict) -> rasp.
             raise CompileError(f"cannot rewrite {type(expr).__name__} {expr.label!r}")
         if new is not expr and key not in targets:
             new.annotations = dict(expr._annotations._inner)
-            new.named(graph._by_obj[key])
+            if key in graph._by_obj:  # not so for the SelectorWidth standing for `length`
+                new.named(graph._by_obj[key])
         memo[key] = new
         return new
 
