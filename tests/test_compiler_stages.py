@@ -458,3 +458,12 @@ def test_causal_refusal_names_an_expression_of_the_program():
         assert named and named <= set(ids), f"names {named - set(ids)}, not in {list(ids)}"
         return
     assert not res.mismatches
+
+
+def test_a_map_that_always_writes_zero_compiles():
+    """BUG (circuit.py, since the planted circuit is attached to every compiled model): a Map
+    whose every output is the zero vector (numerical 0, or None) gets an MLP component with
+    no hidden units, and compiling crashes with ``KeyError: 'L0.MLP'``."""
+    for prog in (rasp.numerical(rasp.Map(lambda x: 0, T)), rasp.Map(lambda x: None, T)):
+        res = check_exact(prog, [0, 1], 3)
+        assert res.checked == 14 and not res.mismatches

@@ -34,11 +34,17 @@ def _input_space(spec) -> int:
     return sum(len(spec.vocab) ** n for n in range(spec.min_len, spec.max_seq_len + 1))
 
 
+_LAYERS: dict[str, int] = {}
+
+
 def _layers(spec) -> int:
-    try:
-        return compile_program(spec.build(), spec.vocab, spec.max_seq_len).config.num_layers
-    except Exception:  # noqa: BLE001 - refused: cheap, so the default run reports it
-        return 0
+    if spec.name not in _LAYERS:
+        try:
+            compiled = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
+            _LAYERS[spec.name] = compiled.config.num_layers
+        except Exception:  # noqa: BLE001 - refused: cheap, so the default run reports it
+            _LAYERS[spec.name] = 0
+    return _LAYERS[spec.name]
 
 
 def _is_fast(spec) -> bool:
