@@ -18,21 +18,11 @@ import argparse
 from pathlib import Path
 
 from ..inputs import UsageError
-from ._common import add_program_arguments, format_table, print_json, target_from_args
+from ._common import add_program_arguments, format_table, positive_int, print_json, target_from_args
 
 ORDER = 60
 ABLATION_CHOICES = ("zero", "mean", "resample")
 INPUT_COLORS = {"q": "#1f77b4", "k": "#2ca02c", "v": "#9467bd", None: "#7f7f7f"}
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -50,7 +40,7 @@ def register(subparsers) -> None:
                    "structural circuit)")
     p.add_argument("--verify", action="store_true",
                    help="run the interventions: faithfulness and minimality")
-    p.add_argument("--samples", type=_positive, default=256, metavar="N",
+    p.add_argument("--samples", type=positive_int, default=256, metavar="N",
                    help="clean inputs to sample for --ablation/--verify (default 256)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--json", action="store_true", help="machine-readable output")

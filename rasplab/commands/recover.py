@@ -16,21 +16,11 @@ import argparse
 import math
 
 from ..inputs import UsageError
-from ._common import add_program_arguments, format_table, print_json, target_from_args
+from ._common import add_program_arguments, format_table, positive_int, print_json, target_from_args
 
 ORDER = 70
 METHOD_CHOICES = ("acdc", "eap", "eap-ig", "patching", "sp")
 ABLATION_CHOICES = ("zero", "mean", "resample")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -65,7 +55,7 @@ def register(subparsers) -> None:
     p.add_argument("--method", required=True, choices=METHOD_CHOICES, help="the method")
     p.add_argument("--ablation", default="resample", choices=ABLATION_CHOICES,
                    help="what a patched edge receives (default resample)")
-    p.add_argument("--samples", type=_positive, default=256, metavar="N",
+    p.add_argument("--samples", type=positive_int, default=256, metavar="N",
                    help="clean inputs to sample (default 256)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--set", dest="options", action="append", type=_option, default=[],
