@@ -105,16 +105,13 @@ def _map_blocks(space: ResidualSpace, graph: ProgramGraph, vs: dict, node) -> ML
     mlp = MLPBuilder(space, node.id, "map")
     readout = mlp.zeros()
     readout[space.numeric_dim(inner)] = 1.0
+    original = {float(v): v for v in values}  # add_steps calls back with these floats
     add_steps(
-        mlp, readout, [float(v) for v in values],
-        lambda v: value_vector(space, node.id, False, _safe_call(f, _orig(values, v))),
+        mlp, readout, list(original),
+        lambda v: value_vector(space, node.id, False, _safe_call(f, original[v])),
         f"Map {node.id!r} (input {inner!r})",
     )
     return mlp.build()
-
-
-def _orig(values: list, x: float):
-    return min(values, key=lambda v: abs(float(v) - x))
 
 
 def _safe_call(f, *args):

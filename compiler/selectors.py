@@ -92,15 +92,22 @@ def _atoms(f: Formula) -> list[str]:
     return [a for sub in f[1:] for a in _atoms(sub)]
 
 
-def _eval_formula(f: Formula, truth: dict[str, bool]) -> bool:
+def _eval_formula(f: Formula, truth: dict):
+    """The formula's value; ``truth`` maps atoms to bools or to boolean arrays."""
     op = f[0]
     if op == "atom":
         return truth[f[1]]
     if op == "not":
-        return not _eval_formula(f[1], truth)
+        return ~_eval_formula(f[1], truth) if _is_array(truth) else not _eval_formula(
+            f[1], truth)
+    a, b = _eval_formula(f[1], truth), _eval_formula(f[2], truth)
     if op == "and":
-        return _eval_formula(f[1], truth) and _eval_formula(f[2], truth)
-    return _eval_formula(f[1], truth) or _eval_formula(f[2], truth)
+        return a & b if _is_array(truth) else a and b
+    return a | b if _is_array(truth) else a or b
+
+
+def _is_array(truth: dict) -> bool:
+    return any(isinstance(v, np.ndarray) for v in truth.values())
 
 
 def _conjuncts(f: Formula, negate: bool = False) -> list[tuple[Formula, bool]] | None:
@@ -160,16 +167,16 @@ def compile_selector(graph: ProgramGraph, vs: dict[str, set], sel_id: str) -> li
         atoms = sorted({a for sub, _ in subs for a in _atoms(sub)})
         kv, qv = tables[atoms[0]][2], tables[atoms[0]][3]
 
-        def truth(qi: int | None, ki: int | None, subs=subs, atoms=atoms) -> bool:
-            t = {
-                a: (qi is not None and ki is not None and bool(tables[a][4][qi, ki]))
-                for a in atoms
-            }
-            return all(_eval_formula(sub, t) != neg for sub, neg in subs)
-
-        table = np.array([[truth(i, j) for j in range(len(kv))] for i in range(len(qv))], bool)
-        table = table.reshape(len(qv), len(kv))
-        if truth(None, None):
+        # the group's truth on every (query, key) value pair, and on a None pair (all
+        # atoms false), evaluated on whole tables at once
+        both = {a: tables[a][4] for a in atoms}
+        none = {a: False for a in atoms}
+        table = np.ones((len(qv), len(kv)), dtype=bool)
+        on_none = True
+        for sub, neg in subs:
+            table &= np.asarray(_eval_formula(sub, both), dtype=bool) != neg
+            on_none = on_none and (_eval_formula(sub, none) != neg)
+        if on_none:
             lit = Literal(keys, queries, kv, qv, ~table, negated=True)
         else:
             lit = Literal(keys, queries, kv, qv, table)
