@@ -467,3 +467,15 @@ def test_a_map_that_always_writes_zero_compiles():
     for prog in (rasp.numerical(rasp.Map(lambda x: 0, T)), rasp.Map(lambda x: None, T)):
         res = check_exact(prog, [0, 1], 3)
         assert res.checked == 14 and not res.mismatches
+
+
+def test_length_inside_an_or_selector():
+    """Regression (rewrite.py, found by the slow random run): rewriting an OR selector that
+    reads ``rasp.length`` crashed with a KeyError (the SelectorWidth standing for length has
+    no id in the program's graph)."""
+    either = rasp.Select(T, T, Cmp.EQ) | rasp.Select(I, rasp.length, Cmp.LT)
+    res = check_exact(rasp.SelectorWidth(either), [0, 1, 2, 3], 3)
+    assert res.checked == 84 and not res.mismatches
+    mean = rasp.numerical(rasp.Aggregate(either, rasp.length, default=0))
+    res = check_exact(mean, [0, 1, 2, 3], 3)
+    assert res.checked == 84 and not res.mismatches
