@@ -79,6 +79,8 @@ def outputs_match(got: list, expected: list) -> bool:
 def _canonical(values: set) -> dict:
     """Map each number to its class representative (the member with the shortest repr)."""
     nums = sorted(v for v in values if v is not None)
+    if all(isinstance(v, int) for v in nums):  # integers carry no rounding noise
+        return {v: v for v in nums}
     rep_of: dict = {}
     group: list = []
 
@@ -99,6 +101,8 @@ def _canonical(values: set) -> dict:
 def _consistent(where: str, results: dict) -> None:
     """``results`` maps an input class to the outputs its members gave; they must agree."""
     for key, outs in results.items():
+        if len(outs) == 1:
+            continue
         first = outs[0]
         for o in outs[1:]:
             if not same_value(o, first):
