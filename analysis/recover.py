@@ -312,11 +312,7 @@ def plot_scoreboard(runs: Sequence, path: str | Path, *, key: str = "edge_auc",
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return scoring.save_figure(fig, path, dpi=120)
 
 
 __all__ = ["Recovery", "Session", "recover", "sweep", "to_json", "plain", "markdown_table",

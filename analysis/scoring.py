@@ -264,6 +264,17 @@ def roc_curves(exp: Experiment, result: MethodResult, truth: GroundTruth) -> dic
 # Plots
 
 
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Write a matplotlib figure (creating its folder) and close it."""
+    import matplotlib.pyplot as plt
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
 def plot_roc(curves: dict[str, tuple] | Sequence[tuple], path: str | Path, *,
              title: str = "", reference: dict[str, tuple] | None = None) -> Path:
     """Draw ROC curves (``label -> (fpr, tpr, auc)``) to a PNG (matplotlib, Agg).
@@ -289,11 +300,7 @@ def plot_roc(curves: dict[str, tuple] | Sequence[tuple], path: str | Path, *,
     ax.set_title(title, fontsize=9, loc="left")
     ax.legend(fontsize=6.5, loc="lower right")
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, dpi=130)
 
 
 def plot_roc_panels(panels: dict[str, dict[str, tuple]], path: str | Path, *,
@@ -320,11 +327,7 @@ def plot_roc_panels(panels: dict[str, dict[str, tuple]], path: str | Path, *,
     if title:
         fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, dpi=120)
 
 
 __all__ = [
