@@ -52,6 +52,11 @@ class MLPBuilder:
         self.ins.append(w_in)
         self.outs.append(w_out)
 
+    def units(self, w_in: np.ndarray, w_out: np.ndarray) -> None:
+        """Add gated units at once: ``w_in`` is ``[d_model, n]``, ``w_out`` ``[n, d_model]``."""
+        self.ins.extend(w_in.T)
+        self.outs.extend(w_out)
+
     def zeros(self) -> np.ndarray:
         return np.zeros(self.space.dim)
 

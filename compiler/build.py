@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from . import rasp
 from .attention_aggregate import aggregate_head
 from .blocks import HeadBlock, MLPBlock, MLPBuilder
-from .encode import value_vector
+from .encode import value_matrix
 from .errors import CompileError
 from .graph import ProgramGraph
 from .mlp_discretise import add_steps, check_gaps
@@ -105,11 +105,9 @@ def _map_blocks(space: ResidualSpace, graph: ProgramGraph, vs: dict, node) -> ML
     mlp = MLPBuilder(space, node.id, "map")
     readout = mlp.zeros()
     readout[space.numeric_dim(inner)] = 1.0
-    original = {float(v): v for v in values}  # add_steps calls back with these floats
+    outs = value_matrix(space, node.id, False, [_safe_call(f, v) for v in values])
     add_steps(
-        mlp, readout, list(original),
-        lambda v: value_vector(space, node.id, False, _safe_call(f, original[v])),
-        f"Map {node.id!r} (input {inner!r})",
+        mlp, readout, [float(v) for v in values], outs, f"Map {node.id!r} (input {inner!r})"
     )
     return mlp.build()
 

@@ -7,13 +7,19 @@ import numpy as np
 from .residual import ResidualSpace
 
 
+def value_matrix(space: ResidualSpace, var: str, numerical: bool, values: list) -> np.ndarray:
+    """``[len(values), d_model]``: row i represents ``var == values[i]`` (``None``: zeros)."""
+    m = np.zeros((len(values), space.dim))
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if numerical:
+            m[i, space.numeric_dim(var)] = float(value)
+        else:
+            m[i, space.value_dim(var, value)] = 1.0
+    return m
+
+
 def value_vector(space: ResidualSpace, var: str, numerical: bool, value: object) -> np.ndarray:
     """The residual vector that represents ``var == value`` (``None`` is the zero vector)."""
-    v = np.zeros(space.dim)
-    if value is None:
-        return v
-    if numerical:
-        v[space.numeric_dim(var)] = float(value)
-    else:
-        v[space.value_dim(var, value)] = 1.0
-    return v
+    return value_matrix(space, var, numerical, [value])[0]

@@ -10,8 +10,6 @@ does not change are left out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from .blocks import MLPBuilder
@@ -43,27 +41,27 @@ def check_gaps(values: list[float], where: str) -> None:
 
 
 def add_steps(
-    mlp: MLPBuilder, readout: np.ndarray, values: list[float],
-    output: Callable[[float], np.ndarray], where: str,
+    mlp: MLPBuilder, readout: np.ndarray, values: list[float], outs: np.ndarray, where: str,
 ) -> None:
-    """Add the units computing ``output(x)`` for ``x`` in ``values`` (sorted ascending)."""
+    """Add the units writing ``outs[i]`` (``[value, d_model]``) where ``readout . residual``
+    is ``values[i]`` (sorted ascending)."""
     check_gaps(values, where)
     one = mlp.space.special("one")
-    base = output(values[0])
-    if base.any():
+    if outs[0].any():
         w = mlp.zeros()
         w[one] = 1.0
-        mlp.unit(w, base)
-    prev = base
-    for lo, hi in zip(values[:-1], values[1:], strict=True):
-        cur = output(hi)
-        delta = cur - prev
-        prev = cur
-        if not delta.any():
-            continue
-        slope = 4.0 / (hi - lo)
-        mid = (lo + hi) / 2.0
-        for offset, sign in ((0.5, 1.0), (-0.5, -1.0)):
-            w = readout * slope
-            w[one] += -slope * mid + offset
-            mlp.unit(w, sign * delta)
+        mlp.unit(w, outs[0])
+    deltas = np.diff(outs, axis=0)
+    steps = np.flatnonzero(deltas.any(axis=1))  # steps where the output does not change: none
+    arr = np.asarray(values, dtype=np.float64)
+    lo, hi = arr[steps], arr[steps + 1]
+    slope = 4.0 / (hi - lo)
+    mid = (lo + hi) / 2.0
+    w_in = np.empty((len(readout), 2 * len(steps)))
+    w_out = np.empty((2 * len(steps), outs.shape[1]))
+    for k, (offset, sign) in enumerate(((0.5, 1.0), (-0.5, -1.0))):  # units +, - per step
+        w = readout[:, None] * slope[None, :]
+        w[one] += -slope * mid + offset
+        w_in[:, k::2] = w
+        w_out[k::2] = sign * deltas[steps]
+    mlp.units(w_in, w_out)

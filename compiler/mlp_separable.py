@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blocks import MLPBlock, MLPBuilder
-from .encode import value_vector
+from .encode import value_matrix, value_vector
 from .mlp_discretise import add_steps
 from .residual import ResidualSpace
 from .values import sort_values
@@ -57,16 +57,19 @@ def split(f: Callable, xs: list, ys: list) -> tuple[Callable, Callable] | None:
     if not xs or not ys:
         return None
     try:
-        table = {(x, y): f(x, y) for x in xs for y in ys}
+        rows = [[f(x, y) for y in ys] for x in xs]
     except Exception:  # noqa: BLE001 - partial functions use the lookup table
         return None
-    if not all(_num(v) for v in table.values()):
+    if not all(_num(v) for row in rows for v in row):
         return None
-    x0, y0 = xs[0], ys[0]
-    g = {x: float(table[(x, y0)]) for x in xs}
-    h = {y: float(table[(x0, y)]) - float(table[(x0, y0)]) for y in ys}
-    if all(_close(float(table[(x, y)]), g[x] + h[y]) for x in xs for y in ys):
-        return g.__getitem__, h.__getitem__
+    table = np.array(rows, dtype=np.float64)
+    g = table[:, 0]
+    h = table[0, :] - table[0, 0]
+    approx = g[:, None] + h[None, :]
+    # math.isclose(rel_tol=1e-9, abs_tol=1e-12) on every pair
+    tol = np.maximum(1e-9 * np.maximum(np.abs(table), np.abs(approx)), 1e-12)
+    if np.all(np.abs(table - approx) <= tol):
+        return dict(zip(xs, g.tolist())).__getitem__, dict(zip(ys, h.tolist())).__getitem__
     return None
 
 
@@ -96,7 +99,8 @@ def _write_part(mlp: MLPBuilder, part: Part, out: np.ndarray) -> None:
         return
     readout = mlp.zeros()
     readout[dim] = 1.0
-    add_steps(mlp, readout, [float(v) for v in part.values], lambda v: part.fn(v) * out, part.var)
+    outs = np.outer([part.fn(v) for v in part.values], out)
+    add_steps(mlp, readout, [float(v) for v in part.values], outs, part.var)
 
 
 def linear_readout(space: ResidualSpace, part: Part) -> tuple[np.ndarray, float] | None:
@@ -133,18 +137,9 @@ def separable_mlp(
         readout += lin[0]
         const += lin[1]
     values = sort_values(v for v in out_values if v is not None)
-    by_float = {float(v): v for v in values}
     shifted = [float(v) - const for v in values]
-    add_steps(
-        mlp, readout, shifted,
-        lambda s: value_vector(space, node, False, by_float[_nearest(by_float, s + const)]),
-        where,
-    )
+    add_steps(mlp, readout, shifted, value_matrix(space, node, False, values), where)
     return mlp.build()
-
-
-def _nearest(by_float: dict, x: float) -> float:
-    return min(by_float, key=lambda v: abs(v - x))
 
 
 def numeric_values(values: set) -> list:

@@ -47,19 +47,38 @@ def attention_mask(ids: jnp.ndarray, pad_id: int, causal: bool) -> jnp.ndarray:
     return mask
 
 
-def attention(p: dict, x_q, x_k, x_v, mask) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Per-head outputs ``[batch, head, seq, d_model]`` and patterns ``[batch, head, q, k]``.
+def _pad_head_dim(w: jnp.ndarray, axis: int) -> jnp.ndarray:
+    """``w`` with zero columns up to a multiple of 8 along ``axis`` (if it is over 1).
+
+    The result is the same (the extra columns contribute exact zeros), but XLA's CPU
+    kernels for many small batched matmuls are several times faster at these sizes.
+    """
+    n = w.shape[axis]
+    extra = -n % 8 if n > 1 else 0
+    if not extra:
+        return w
+    widths = [(0, 0)] * w.ndim
+    widths[axis] = (0, extra)
+    return jnp.pad(w, widths)
+
+
+def attention(
+    p: dict, x_q, x_k, x_v, mask, per_head: bool = True
+) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Outputs ``[batch, head, seq, d_model]`` (summed over heads, ``[batch, seq, d_model]``,
+    unless ``per_head``) and patterns ``[batch, head, q, k]``.
 
     Queries, keys and values read separate residual inputs so an edge into one of them can
     be patched alone.
     """
-    q = _einsum("btd,hdk->bhtk", x_q, p["q"])
-    k = _einsum("btd,hdk->bhtk", x_k, p["k"])
-    v = _einsum("btd,hdv->bhtv", x_v, p["v"])
+    q = _einsum("btd,hdk->bhtk", x_q, _pad_head_dim(p["q"], 2))
+    k = _einsum("btd,hdk->bhtk", x_k, _pad_head_dim(p["k"], 2))
+    v = _einsum("btd,hdv->bhtv", x_v, _pad_head_dim(p["v"], 2))
     scores = jnp.where(mask, _einsum("bhqk,bhsk->bhqs", q, k), MASKED)
     pattern = jax.nn.softmax(scores, axis=-1)
     z = _einsum("bhqs,bhsv->bhqv", pattern, v)
-    return _einsum("bhqv,hvd->bhqd", z, p["o"]), pattern
+    out = "bhqd" if per_head else "bqd"
+    return _einsum(f"bhqv,hvd->{out}", z, _pad_head_dim(p["o"], 1)), pattern
 
 
 def mlp(p: dict, x) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -89,8 +108,8 @@ def forward(
             cache[f"L{layer}.resid_pre"] = x
         att = layer_params(params, layer, "attn")
         if att is not None:
-            heads, pattern = attention(att, x, x, x, mask)
-            x = x + heads.sum(axis=1)
+            heads, pattern = attention(att, x, x, x, mask, per_head=capture)
+            x = x + (heads.sum(axis=1) if capture else heads)
             if capture:
                 cache[f"L{layer}.attn.heads"] = heads
                 cache[f"L{layer}.attn.pattern"] = pattern

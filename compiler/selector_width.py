@@ -12,7 +12,7 @@ import numpy as np
 
 from .attention_scores import query_key_weights
 from .blocks import HeadBlock, MLPBlock, MLPBuilder
-from .encode import value_vector
+from .encode import value_matrix
 from .mlp_discretise import add_steps
 from .residual import ResidualSpace
 from .selectors import Literal
@@ -36,7 +36,6 @@ def selector_width_blocks(
     widths = list(range(max_seq_len, -1, -1))  # ascending in 1/(w+1)
     add_steps(
         mlp, readout, [1.0 / (w + 1) for w in widths],
-        lambda x: value_vector(space, node, out_numerical, round(1.0 / x) - 1),
-        f"SelectorWidth {node!r}",
+        value_matrix(space, node, out_numerical, widths), f"SelectorWidth {node!r}",
     )
     return head, mlp.build()

@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterable
 from fractions import Fraction
 
+import numpy as np
+
 from . import rasp
 from .errors import CompileError
 from .graph import ProgramGraph
@@ -23,10 +25,14 @@ MAX_TABLE = 2_000_000  # largest number of function evaluations to tabulate one 
 
 def sort_values(values: Iterable) -> list:
     """Deterministic order: numbers (bools as numbers) ascending, then strings, then others."""
+    values = list(values)
+    kinds = {type(v) for v in values}
+    if kinds <= {int, bool, float} or kinds <= {str}:  # the common cases: no key needed
+        return sorted(values)
 
     def key(v):
         if isinstance(v, (bool, int, float)):
-            return (0, float(v), repr(v))
+            return (0, float(v), v)  # v breaks ties of large ints that float() merges
         if isinstance(v, str):
             return (1, 0.0, v)
         return (2, 0.0, repr(v))
@@ -35,14 +41,20 @@ def sort_values(values: Iterable) -> list:
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (bool, int, float)) and not (isinstance(v, float) and math.isnan(v))
+    if isinstance(v, float):
+        return not math.isnan(v)
+    return isinstance(v, int)  # bools included
 
 
 def _mean_values(values: set, max_seq_len: int, where: str) -> set:
     """Every value ``rasp.exact_mean`` can take for 1..max_seq_len picks from ``values``."""
-    exact = sorted({Fraction(v) for v in values})
+    if all(isinstance(v, int) for v in values):
+        exact: list = sorted(values)  # integer sums; int / int rounds once, as exact_mean does
+        sums: set = {0}
+    else:
+        exact = sorted({Fraction(v) for v in values})
+        sums = {Fraction(0)}
     means: set = set()
-    sums: set[Fraction] = {Fraction(0)}
     for n in range(1, max_seq_len + 1):
         sums = {s + v for s in sums for v in exact}
         if len(sums) * (max_seq_len - n + 1) > 50 * MAX_VALUES:
@@ -77,24 +89,30 @@ def outputs_match(got: list, expected: list) -> bool:
 
 
 def _canonical(values: set) -> dict:
-    """Map each number to its class representative (the member with the shortest repr)."""
+    """Map each number that has a rounding-noise twin to its class representative (the
+    member with the shortest repr); numbers alone in their class are left out."""
     nums = sorted(v for v in values if v is not None)
-    if all(isinstance(v, int) for v in nums):  # integers carry no rounding noise
-        return {v: v for v in nums}
+    if len(nums) < 2 or all(isinstance(v, int) for v in nums):  # ints carry no noise
+        return {}
+    arr = np.array(nums, dtype=np.float64)
+    tol = np.maximum(REL_TOL * np.maximum(np.abs(arr[1:]), np.abs(arr[:-1])), REL_TOL)
+    near = np.abs(np.diff(arr)) <= tol  # near[i]: nums[i] and nums[i + 1] are one value
     rep_of: dict = {}
-    group: list = []
-
-    def flush() -> None:
-        if group:
-            rep = min(group, key=lambda v: (len(repr(v)), v))
-            rep_of.update({v: rep for v in group})
-
-    for v in nums:
-        if group and not same_value(group[0], v):
-            flush()
-            group = []
-        group.append(v)
-    flush()
+    # runs of neighbours that are near each other; within one, a class is every member
+    # same_value to the run's current first member
+    starts = np.flatnonzero(near & ~np.r_[False, near[:-1]]).tolist()
+    ends = (np.flatnonzero(near & ~np.r_[near[1:], False]) + 2).tolist()
+    floats = arr.tolist()
+    for start, end in zip(starts, ends, strict=True):
+        first = start
+        for i in range(start + 1, end + 1):
+            if i == end or not math.isclose(
+                floats[first], floats[i], rel_tol=REL_TOL, abs_tol=REL_TOL
+            ):
+                group = nums[first:i]
+                rep = min(group, key=lambda x: (len(repr(x)), x))
+                rep_of.update({x: rep for x in group if len(group) > 1})
+                first = i
     return rep_of
 
 
@@ -120,6 +138,8 @@ def _add(out: dict, value, where: str) -> None:
     tell them apart (``type``, ``str``), so one direction cannot stand for both.
     """
     prev = out.setdefault(value, value)
+    if prev is value or type(prev) is type(value):
+        return
     if prev is not None and isinstance(prev, bool) != isinstance(value, bool):
         raise CompileError(
             f"{where} can give both {prev!r} and {value!r}, equal values of different types "
@@ -161,6 +181,7 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
             inner = node.children[0]
             found: dict = {}
             results: dict = {}
+            track = bool(rep_of.get(inner))  # else every input class has one member
             for x in raw[inner]:
                 if x is None:
                     found[None] = None
@@ -170,7 +191,8 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
                 except Exception:  # noqa: BLE001 - outside the domain, see module docstring
                     continue
                 _add(found, y, where)
-                results.setdefault(cls(inner, x), []).append(y)
+                if track:
+                    results.setdefault(cls(inner, x), []).append(y)
             _consistent(where, results)
             out = set(found)
         elif isinstance(expr, rasp.SequenceMap):
@@ -182,6 +204,7 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
                 )
             found = {}
             results = {}
+            track = bool(rep_of.get(a_id) or rep_of.get(b_id))
             for x in a:
                 for y in b:
                     if x is None or y is None:
@@ -192,7 +215,8 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
                     except Exception:  # noqa: BLE001
                         continue
                     _add(found, z, where)
-                    results.setdefault((cls(a_id, x), cls(b_id, y)), []).append(z)
+                    if track:
+                        results.setdefault((cls(a_id, x), cls(b_id, y)), []).append(z)
             _consistent(where, results)
             out = set(found)
         elif isinstance(expr, rasp.SelectorWidth):
@@ -221,8 +245,8 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
             )
         raw[node.id] = out
         if rasp.is_numerical(expr) and all(v is None or _is_number(v) for v in out):
-            rep_of[node.id] = _canonical(out)
-            vs[node.id] = set(rep_of[node.id].values()) | ({None} & out)
+            rep = rep_of[node.id] = _canonical(out)
+            vs[node.id] = {rep.get(v, v) for v in out}
         else:
             vs[node.id] = out
     return vs
