@@ -96,6 +96,8 @@ def measure_program(
     override the spec's (then the check samples uniformly, the spec's samplers describe
     its own domain only)."""
     from rasplab.compiler import CompileError, compile_program
+    from rasplab.compiler.graph import trace
+    from rasplab.compiler.layout import chain_lower_bound
 
     vocab = list(spec.vocab if vocab is None else vocab)
     max_len = int(spec.max_seq_len if max_seq_len is None else max_seq_len)
@@ -124,6 +126,7 @@ def measure_program(
         cfg = compiled.config
         rec.update(
             layers=int(st["layers"]),
+            layers_lower_bound=chain_lower_bound(trace(program)),
             heads_per_layer=int(st["heads"]),
             heads_total=int(st["heads_total"]),
             d_model=int(st["d_model"]),

@@ -485,6 +485,26 @@ def render(data: dict[str, Any]) -> str:
         )
         + "."
     )
+    bounded = [r for r in ours if r.get("ok") and "layers_lower_bound" in r]
+    if bounded:
+        above = [r for r in bounded if r["layers"] > r["layers_lower_bound"]]
+        add(
+            "- **Layers vs the lower bound** (the longest attention/MLP dependency chain of "
+            "the program, read off the program alone by `compiler.layout.chain_lower_bound`): "
+            f"rasplab reaches it on {len(bounded) - len(above)} of {len(bounded)}"
+            + (
+                "; above it on "
+                + ", ".join(
+                    f"{r['name']} ({r['layers']} vs {r['layers_lower_bound']})" for r in above
+                )
+                + " (a selector that ORs or negates comparisons of different variables "
+                "needs an MLP that combines them first, `compiler/rewrite.py`; tracr refuses "
+                "such selectors)"
+                if above
+                else ""
+            )
+            + "."
+        )
     if tracr_ran:
         t_ok = [n for n, t in tmap.items() if "layers" in t]
         t_ref = [n for n, t in tmap.items() if "layers" not in t]

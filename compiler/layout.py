@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import rasp
 from .build import NodeBlocks
 from .graph import ProgramGraph
 
@@ -18,6 +19,29 @@ class Placement:
     node: str
     layer: int
     sublayer: str  # "attn" | "mlp"
+
+
+def chain_lower_bound(graph: ProgramGraph) -> int:
+    """Layers that the longest attention/MLP dependency chain of the program needs.
+
+    Read off the program alone, not its blocks: every Aggregate is an attention block,
+    every Map/SequenceMap an MLP, a SelectorWidth an attention block then an MLP; selectors
+    are scored inside the attention that uses them. No layout of the program has fewer
+    layers; ``place`` reaches it unless a selector had to be rewritten (``rewrite.py``).
+    """
+    slot: dict[str, int] = {}
+    for node in graph.topo():
+        after = max((slot[c] for c in node.children), default=-1)
+        expr = node.expr
+        if isinstance(expr, rasp.Aggregate):
+            slot[node.id] = _first(0, after)
+        elif isinstance(expr, rasp.SelectorWidth):
+            slot[node.id] = _first(0, after) + 1
+        elif isinstance(expr, (rasp.Map, rasp.SequenceMap)):
+            slot[node.id] = _first(1, after)
+        else:  # primitives, constants, selectors
+            slot[node.id] = after
+    return max(slot.values()) // 2 + 1
 
 
 def _first(parity: int, after: int) -> int:
