@@ -526,9 +526,20 @@ def render(data: dict[str, Any]) -> str:
         )
         if cmp_["wider"]:
             label = {"d_model": "d_model", "mlp_hidden": "MLP width", "params": "parameters"}
+
+            def wrong(name: str) -> str:  # tracr's smaller model may simply miss values
+                t = tmap.get(name, {})
+                bad = t.get("mismatches_non_none")
+                return (
+                    f", where tracr is wrong on {bad} of {t.get('check_inputs')} inputs"
+                    if bad else ""
+                )
+
             add(
                 "  **rasplab is larger than tracr** in "
-                + ", ".join(f"{n} ({label[k]} {a:,} vs {b:,})" for n, k, a, b in cmp_["wider"])
+                + ", ".join(
+                    f"{n} ({label[k]} {a:,} vs {b:,}{wrong(n)})" for n, k, a, b in cmp_["wider"]
+                )
                 + "."
             )
         if cmp_["nonzero_more"]:

@@ -1,9 +1,11 @@
 """Lookup-table MLPs for Maps and SequenceMaps over categorical inputs.
 
-A categorical input is a one-hot vector (``None`` = zero), so one ReLU unit per input value
-(``ReLU(x_a)``) or per pair of values (``ReLU(x_a + y_b - one)``) is 1 exactly for that
-value and 0 otherwise; its output weights write ``f`` of that value. Units whose output is
-the zero vector (``f`` gives ``None``, or 0 for a numerical output) are left out.
+A categorical input is a one-hot vector (``None`` = zero). For a Map, one ReLU unit per
+output value reads the sum of the input values that give it (``ReLU(x_a + x_c)``): exactly
+1 when the input is one of them, else 0; its output weights write that value. For a
+SequenceMap, one unit per pair of values (``ReLU(x_a + y_b - one)``) is 1 exactly for that
+pair. Units whose output is the zero vector (``f`` gives ``None``, or 0 for a numerical
+output) are left out.
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ def map_table(
     f: Callable,
 ) -> MLPBlock:
     mlp = MLPBuilder(space, node, "map")
+    reads: dict = {}  # output value -> [input dims giving it], in order of first appearance
     for x in sort_values(v for v in inner_values if v is not None):
-        out = value_vector(space, node, out_numerical, _apply(f, x))
-        if not out.any():
-            continue
+        y = _apply(f, x)
+        if value_vector(space, node, out_numerical, y).any():
+            reads.setdefault(y, []).append(space.value_dim(inner, x))
+    for y, dims in reads.items():
         w = mlp.zeros()
-        w[space.value_dim(inner, x)] = 1.0
-        mlp.unit(w, out)
+        w[dims] = 1.0
+        mlp.unit(w, value_vector(space, node, out_numerical, y))
     return mlp.build()
 
 
