@@ -77,12 +77,19 @@ def validate(graph: ProgramGraph, vs: dict[str, set], max_seq_len: int, causal: 
                 )
         if causal and isinstance(e, (rasp.Aggregate, rasp.SelectorWidth)):
             sel = node.children[0]
-            if not is_causal(graph, sel, max_seq_len):
+            if not is_causal(graph, sel, sort_values(vs.get("tokens", ())), max_seq_len):
+                if node.id == "length":
+                    raise CompileError(
+                        f"{where}: `length` counts every position, later ones included, so a "
+                        "causal model cannot compute it; compile with causal=False, or count "
+                        "only earlier positions (SelectorWidth(Select(indices, indices, LEQ)))"
+                    )
                 raise CompileError(
-                    f"{where}: its selector {sel!r} can select positions after the query, so "
-                    "with causal=True the model would compute something other than evaluate(); "
-                    "AND it with Select(indices, indices, LEQ) to make the program causal, or "
-                    "compile with causal=False"
+                    f"{where}: its selector {sel!r} may select positions after the query (the "
+                    "proof covers selectors whose keys and queries depend only on the token and "
+                    "index at their position), so with causal=True the model could compute "
+                    "something other than evaluate(); AND it with Select(indices, indices, LEQ) "
+                    "to make the program causal, or compile with causal=False"
                 )
 
 

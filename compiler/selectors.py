@@ -190,26 +190,47 @@ def compile_selector(graph: ProgramGraph, vs: dict[str, set], sel_id: str) -> li
 # Causality: can a selector pick a key after its query?
 
 
-def _index_only_values(graph: ProgramGraph, sop_id: str, max_seq_len: int) -> list | None:
-    """The value at each position if ``sop_id`` depends on the position alone, else None."""
+MAX_CAUSAL_CHECKS = 2_000_000  # predicate calls one causality proof may spend
+
+
+def _local_values(
+    graph: ProgramGraph, sop_id: str, tokens: list, max_seq_len: int, memo: dict
+) -> list[set] | None:
+    """Per position, every value ``sop_id`` can take there, if it depends only on the token
+    and the index at that position (built from tokens, indices and Full by Maps and
+    SequenceMaps); else None. Tables are ``[position][token]``, folded to sets at the end."""
+    table = _local_table(graph, sop_id, tokens, max_seq_len, memo)
+    return None if table is None else [set(row) for row in table]
+
+
+def _local_table(
+    graph: ProgramGraph, sop_id: str, tokens: list, max_seq_len: int, memo: dict
+) -> list[list] | None:
+    if sop_id in memo:
+        return memo[sop_id]
     node = graph.nodes[sop_id]
     e = node.expr
+    n_tok = len(tokens)
+    table: list[list] | None = None
     if isinstance(e, rasp.IndicesType):
-        return list(range(max_seq_len))
-    if isinstance(e, rasp.Full):
-        return [e.fill] * max_seq_len
-    if isinstance(e, rasp.Map):
-        inner = _index_only_values(graph, node.children[0], max_seq_len)
-        if inner is None:
-            return None
-        return [None if x is None else _try(e.f, x) for x in inner]
-    if isinstance(e, rasp.SequenceMap):
-        a = _index_only_values(graph, node.children[0], max_seq_len)
-        b = _index_only_values(graph, node.children[1], max_seq_len)
-        if a is None or b is None:
-            return None
-        return [None if x is None or y is None else _try(e.f, x, y) for x, y in zip(a, b)]
-    return None
+        table = [[p] * n_tok for p in range(max_seq_len)]
+    elif isinstance(e, rasp.TokensType):
+        table = [list(tokens) for _ in range(max_seq_len)]
+    elif isinstance(e, rasp.Full):
+        table = [[e.fill] * n_tok for _ in range(max_seq_len)]
+    elif isinstance(e, (rasp.Map, rasp.SequenceMap)):
+        inner = [_local_table(graph, c, tokens, max_seq_len, memo) for c in node.children]
+        if all(t is not None for t in inner):
+            f = e.f
+            table = [
+                [
+                    None if any(a is None for a in args) else _try(f, *args)
+                    for args in zip(*(t[p] for t in inner))
+                ]
+                for p in range(max_seq_len)
+            ]
+    memo[sop_id] = table
+    return table
 
 
 def _try(f: Callable, *args):
@@ -219,30 +240,50 @@ def _try(f: Callable, *args):
         return None
 
 
-def _formula_causal(graph: ProgramGraph, f: Formula, max_seq_len: int, negate: bool) -> bool:
-    """True if the formula (negated if ``negate``) provably never selects a later key."""
-    op = f[0]
-    if op == "not":
-        return _formula_causal(graph, f[1], max_seq_len, not negate)
-    if op in ("and", "or"):
-        conj = (op == "and") != negate
-        parts = [_formula_causal(graph, sub, max_seq_len, negate) for sub in f[1:]]
-        return any(parts) if conj else all(parts)
-    node = graph.nodes[f[1]]
-    keys = _index_only_values(graph, node.children[0], max_seq_len)
-    queries = _index_only_values(graph, node.children[1], max_seq_len)
+def _literal_causal(
+    graph: ProgramGraph, sel_id: str, tokens: list, max_seq_len: int, negate: bool, memo: dict
+) -> bool:
+    """True if the Select (negated if ``negate``) selects no later key on any input."""
+    node = graph.nodes[sel_id]
+    keys = _local_values(graph, node.children[0], tokens, max_seq_len, memo)
+    queries = _local_values(graph, node.children[1], tokens, max_seq_len, memo)
     if keys is None or queries is None:
+        return False
+    cost = sum(len(keys[k]) * len(queries[q]) for q in range(max_seq_len)
+               for k in range(q + 1, max_seq_len))
+    if cost > MAX_CAUSAL_CHECKS:
         return False
     pred = node.expr.predicate
     for q in range(max_seq_len):
         for k in range(q + 1, max_seq_len):
-            kv, qv = keys[k], queries[q]
-            sel = kv is not None and qv is not None and bool(_try(pred, kv, qv))
-            if sel != negate:
-                return False
+            for kv in keys[k]:
+                for qv in queries[q]:
+                    sel = kv is not None and qv is not None and bool(_try(pred, kv, qv))
+                    if sel != negate:
+                        return False
     return True
 
 
-def is_causal(graph: ProgramGraph, sel_id: str, max_seq_len: int) -> bool:
-    """Whether the selector provably selects no key after its query, for every input."""
-    return _formula_causal(graph, _formula(graph, sel_id), max_seq_len, False)
+def _formula_causal(
+    graph: ProgramGraph, f: Formula, tokens: list, max_seq_len: int, negate: bool, memo: dict
+) -> bool:
+    """True if the formula (negated if ``negate``) provably never selects a later key."""
+    op = f[0]
+    if op == "not":
+        return _formula_causal(graph, f[1], tokens, max_seq_len, not negate, memo)
+    if op in ("and", "or"):
+        conj = (op == "and") != negate
+        parts = [_formula_causal(graph, sub, tokens, max_seq_len, negate, memo) for sub in f[1:]]
+        return any(parts) if conj else all(parts)
+    return _literal_causal(graph, f[1], tokens, max_seq_len, negate, memo)
+
+
+def is_causal(graph: ProgramGraph, sel_id: str, tokens: list, max_seq_len: int) -> bool:
+    """Whether the selector provably selects no key after its query, for every input.
+
+    A literal is proven when its keys and queries depend only on the token and index at
+    their own position: every (key position > query position, token, token) is checked.
+    A conjunction needs one proven conjunct; keys computed by attention are not proven.
+    """
+    tokens = list(tokens) or [None]  # no tokens in the program: one column for the rest
+    return _formula_causal(graph, _formula(graph, sel_id), tokens, max_seq_len, False, {})

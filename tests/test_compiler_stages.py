@@ -329,11 +329,38 @@ def test_numerical_outputs_decode_to_exact_values(build_model):
 
 
 def test_tracr_regression_1_causal_reverse_is_refused_frac_prevs_is_exact():
-    # both the length selector and the flip selector look ahead; the message names one
-    with pytest.raises(CompileError, match=r"selector '(all_true|reverse_selector)'.*after"):
+    # both `length` and the flip selector look ahead; the message names one
+    with pytest.raises(
+        CompileError, match=r"(`length` counts every position|selector 'reverse_selector'.*after)"
+    ):
         compile_program(make_reverse(), [1, 2, 3], 5, causal=True)
     res = check_exact(make_frac_prevs(), WXYZ, 5, causal=True)
     assert res.checked == len(all_inputs(WXYZ, 5)) and not res.mismatches
+
+
+def _token_index_select(predicate) -> rasp.SOp:
+    tok_idx = rasp.SequenceMap(lambda t, i: (t, i), T, I).named("tok_idx")
+    sel = rasp.Select(tok_idx, tok_idx, predicate).named("sel")
+    return rasp.numerical(rasp.Aggregate(sel, rasp.numerical(rasp.Map(
+        lambda t: 1 if t == "x" else 0, T)).named("is_x"), default=0)).named("out")
+
+
+def test_causality_is_proven_through_token_index_pairs():
+    # keys and queries are (token, index) pairs: every (token, token, later key) is checked
+    prog = _token_index_select(lambda k, q: k[0] == q[0] and k[1] <= q[1])
+    res = check_exact(prog, WXYZ, 4, causal=True)
+    assert res.checked == len(all_inputs(WXYZ, 4)) and not res.mismatches
+    # looks ahead only when the query token is "w": refused
+    ahead = _token_index_select(lambda k, q: k[1] <= q[1] or (q[0] == "w" and k[1] == q[1] + 1))
+    with pytest.raises(CompileError, match=r"selector 'sel' may select positions after"):
+        compile_program(ahead, WXYZ, 4, causal=True)
+    compile_program(ahead, WXYZ, 4)  # fine without causal
+
+
+def test_causal_length_gets_its_own_advice():
+    with pytest.raises(CompileError, match=r"`length` counts every position.*causal=False"):
+        compile_program(rasp.numerical(rasp.Map(lambda n: n, make_length())), WXYZ, 4,
+                        causal=True)
 
 
 def test_tracr_regression_2_aggregate_of_aggregate_with_none():
