@@ -155,7 +155,10 @@ def _sequence_map_blocks(space: ResidualSpace, graph: ProgramGraph, vs: dict, no
         return block
     n_values = len([v for v in vs[node.id] if v is not None])
     if parts is not None and (out_num or 2 * n_values < table_size(vs[fst], vs[snd])):
-        block = separable_mlp(space, node.id, out_num, vs[node.id], parts, where)
+        try:
+            block = separable_mlp(space, node.id, out_num, vs[node.id], parts, where)
+        except CompileError:  # sums too close to discretise in float32: the table is exact
+            block = None
         if block is not None:
             return block
     return sequence_map_table(space, node.id, out_num, fst, vs[fst], snd, vs[snd], f)

@@ -293,6 +293,17 @@ def test_uncompilable_programs_are_refused_naming_the_expression():
         compile_program(rasp.Map(lambda x: x, rasp.ConstantSOp([1, 2])), [0], 2)
 
 
+def test_separable_sums_too_close_for_float32_fall_back_to_the_table():
+    # x + y has 22 values (fewer than the 64-unit table, so the one-discretiser route is
+    # tried) but 1 and 1.000001 cannot be told apart by a float32 readout: the table can
+    letters = list("abcdefgh")
+    xs = [0, 1e-6, 1, 2, 3, 4, 5, 6]
+    x = rasp.Map(lambda t: xs[letters.index(t)], T).named("x")
+    y = rasp.Map(lambda t: (3 * letters.index(t)) % 8, T).named("y")
+    res = check_exact(rasp.SequenceMap(lambda a, b: a + b, x, y).named("s"), letters, 2)
+    assert res.checked == len(all_inputs(letters, 2)) and not res.mismatches
+
+
 # ---------------------------------------------------------------------------------------
 # Running: padding and decoding
 
