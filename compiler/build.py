@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from . import rasp
@@ -17,7 +16,7 @@ from .mlp_separable import Part, separable_mlp, split
 from .residual import ResidualSpace
 from .selector_width import selector_width_blocks
 from .selectors import compile_selector, is_causal
-from .values import sort_values
+from .values import all_numbers, is_number, sort_values
 
 
 @dataclass
@@ -39,10 +38,6 @@ def _numerical(graph: ProgramGraph, node_id: str) -> bool:
     return rasp.is_numerical(graph.nodes[node_id].expr)
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (bool, int, float)) and not (isinstance(v, float) and math.isnan(v))
-
-
 def validate(graph: ProgramGraph, vs: dict[str, set], max_seq_len: int, causal: bool) -> None:
     """Refuse, naming the expression, anything whose compiled output could differ."""
     for node in graph.topo():
@@ -61,8 +56,8 @@ def validate(graph: ProgramGraph, vs: dict[str, set], max_seq_len: int, causal: 
                     f"{where} is numerical but can be None, which a numerical direction cannot "
                     f"hold{hint}"
                 )
-            bad = [v for v in values if not _is_number(v)]
-            if bad:
+            if not all_numbers(values):
+                bad = [v for v in values if not is_number(v)]
                 raise CompileError(
                     f"{where} is numerical but can take the non-number {bad[0]!r}; mark it "
                     "categorical"

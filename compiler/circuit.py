@@ -90,8 +90,13 @@ HEAD_INPUTS = ("q", "k", "v")
 _SCRATCH = re.compile(r"^(.*):__[A-Za-z0-9_]+__$")
 
 
+_PLAIN = (type(None), bool, int, float, str)
+
+
 def _jsonable(v):
-    if v is None or isinstance(v, (bool, str)):
+    if type(v) in _PLAIN:
+        return v
+    if isinstance(v, (bool, str)):
         return v
     if isinstance(v, (int, np.integer)):
         return int(v)
@@ -119,7 +124,7 @@ def direction_owners(compiled: CompiledProgram) -> list[str]:
 
 
 def _nonzero(a: np.ndarray, axis: int) -> np.ndarray:
-    return np.flatnonzero(np.any(np.asarray(a) != 0, axis=axis))
+    return np.flatnonzero((np.asarray(a) != 0).any(axis=axis))
 
 
 def component_nodes(compiled: CompiledProgram) -> list[dict]:
@@ -162,13 +167,14 @@ def component_nodes(compiled: CompiledProgram) -> list[dict]:
 
 def _edges(nodes: list[dict], owners: list[str], labels: list[str]) -> list[dict]:
     edges = []
+    writes = [n["writes"].tolist() for n in nodes]
     for recv in nodes:
         for inp, reads in recv["reads"].items():
             read_set = set(reads.tolist())
-            for send in nodes:
+            for send, written in zip(nodes, writes, strict=True):
                 if send["slot"] >= recv["slot"]:
                     continue
-                shared = [int(d) for d in send["writes"] if int(d) in read_set]
+                shared = [d for d in written if d in read_set]
                 if not shared:
                     continue
                 carries: list[str] = []

@@ -19,7 +19,7 @@ from .blocks import MLPBlock, MLPBuilder
 from .encode import value_matrix, value_vector
 from .mlp_discretise import add_steps
 from .residual import ResidualSpace
-from .values import sort_values
+from .values import all_numbers, sort_values
 
 
 @dataclass
@@ -30,10 +30,6 @@ class Part:
     numerical: bool
     values: list
     fn: Callable[[object], float]
-
-
-def _num(v) -> bool:
-    return isinstance(v, (bool, int, float)) and not (isinstance(v, float) and math.isnan(v))
 
 
 def _close(a: float, b: float) -> bool:
@@ -60,7 +56,7 @@ def split(f: Callable, xs: list, ys: list) -> tuple[Callable, Callable] | None:
         rows = [[f(x, y) for y in ys] for x in xs]
     except Exception:  # noqa: BLE001 - partial functions use the lookup table
         return None
-    if not all(_num(v) for row in rows for v in row):
+    if any(v is None for row in rows for v in row) or not all(map(all_numbers, rows)):
         return None
     table = np.array(rows, dtype=np.float64)
     g = table[:, 0]

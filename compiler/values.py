@@ -13,8 +13,6 @@ import math
 from collections.abc import Iterable
 from fractions import Fraction
 
-import numpy as np
-
 from . import rasp
 from .errors import CompileError
 from .graph import ProgramGraph
@@ -40,10 +38,22 @@ def sort_values(values: Iterable) -> list:
     return sorted(values, key=key)
 
 
-def _is_number(v) -> bool:
+def is_number(v) -> bool:
+    """A program number: int, float (not NaN) or bool."""
     if isinstance(v, float):
         return not math.isnan(v)
     return isinstance(v, int)  # bools included
+
+
+def all_numbers(values: Iterable) -> bool:
+    """Whether every value other than ``None`` is a number (``is_number``)."""
+    values = [v for v in values if v is not None]
+    kinds = {type(v) for v in values}
+    if kinds <= {int, bool}:
+        return True
+    if kinds <= {int, bool, float}:
+        return not any(v != v for v in values)  # NaN is the only value unequal to itself
+    return all(map(is_number, values))
 
 
 def _mean_values(values: set, max_seq_len: int, where: str) -> set:
@@ -78,7 +88,7 @@ def same_value(a, b) -> bool:
     """
     if a is None or b is None:
         return a is None and b is None
-    if _is_number(a) and _is_number(b) and not isinstance(a, str):
+    if is_number(a) and is_number(b) and not isinstance(a, str):
         return math.isclose(float(a), float(b), rel_tol=REL_TOL, abs_tol=REL_TOL)
     return a == b
 
@@ -94,25 +104,18 @@ def _canonical(values: set) -> dict:
     nums = sorted(v for v in values if v is not None)
     if len(nums) < 2 or all(isinstance(v, int) for v in nums):  # ints carry no noise
         return {}
-    arr = np.array(nums, dtype=np.float64)
-    tol = np.maximum(REL_TOL * np.maximum(np.abs(arr[1:]), np.abs(arr[:-1])), REL_TOL)
-    near = np.abs(np.diff(arr)) <= tol  # near[i]: nums[i] and nums[i + 1] are one value
+    floats = [float(v) for v in nums]
     rep_of: dict = {}
-    # runs of neighbours that are near each other; within one, a class is every member
-    # same_value to the run's current first member
-    starts = np.flatnonzero(near & ~np.r_[False, near[:-1]]).tolist()
-    ends = (np.flatnonzero(near & ~np.r_[near[1:], False]) + 2).tolist()
-    floats = arr.tolist()
-    for start, end in zip(starts, ends, strict=True):
-        first = start
-        for i in range(start + 1, end + 1):
-            if i == end or not math.isclose(
-                floats[first], floats[i], rel_tol=REL_TOL, abs_tol=REL_TOL
-            ):
+    first = 0  # a class: the members same_value to its first (smallest) member
+    for i in range(1, len(nums) + 1):
+        if i == len(nums) or not math.isclose(
+            floats[first], floats[i], rel_tol=REL_TOL, abs_tol=REL_TOL
+        ):
+            if i - first > 1:
                 group = nums[first:i]
                 rep = min(group, key=lambda x: (len(repr(x)), x))
-                rep_of.update({x: rep for x in group if len(group) > 1})
-                first = i
+                rep_of.update({x: rep for x in group})
+            first = i
     return rep_of
 
 
@@ -224,7 +227,7 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
         elif isinstance(expr, rasp.Aggregate):
             inner = raw[node.children[1]]
             if rasp.is_numerical(expr):
-                bad = [v for v in inner if v is not None and not _is_number(v)]
+                bad = [v for v in inner if v is not None and not is_number(v)]
                 if bad:
                     raise CompileError(
                         f"{where}: a numerical Aggregate averages numbers, but its input "
@@ -244,7 +247,7 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
                 "or max_seq_len, or simplify the function"
             )
         raw[node.id] = out
-        if rasp.is_numerical(expr) and all(v is None or _is_number(v) for v in out):
+        if rasp.is_numerical(expr) and all_numbers(out):
             rep = rep_of[node.id] = _canonical(out)
             vs[node.id] = {rep.get(v, v) for v in out}
         else:
