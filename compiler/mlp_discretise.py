@@ -52,7 +52,7 @@ def add_steps(
         w[one] = 1.0
         mlp.unit(w, outs[0])
     deltas = np.diff(outs, axis=0)
-    steps = np.flatnonzero(deltas.any(axis=1))  # steps where the output does not change: none
+    steps = np.flatnonzero(deltas.any(axis=1))  # a step only where the output changes
     arr = np.asarray(values, dtype=np.float64)
     lo, hi = arr[steps], arr[steps + 1]
     slope = 4.0 / (hi - lo)
