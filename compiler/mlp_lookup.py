@@ -30,15 +30,17 @@ def map_table(
     f: Callable,
 ) -> MLPBlock:
     mlp = MLPBuilder(space, node, "map")
-    reads: dict = {}  # output value -> [input dims giving it], in order of first appearance
+    units: dict = {}  # output value -> (its vector, input dims giving it), first seen first
     for x in sort_values(v for v in inner_values if v is not None):
         y = _apply(f, x)
-        if value_vector(space, node, out_numerical, y).any():
-            reads.setdefault(y, []).append(space.value_dim(inner, x))
-    for y, dims in reads.items():
-        w = mlp.zeros()
-        w[dims] = 1.0
-        mlp.unit(w, value_vector(space, node, out_numerical, y))
+        if y not in units:
+            units[y] = (value_vector(space, node, out_numerical, y), [])
+        units[y][1].append(space.value_dim(inner, x))
+    for out, dims in units.values():
+        if out.any():
+            w = mlp.zeros()
+            w[dims] = 1.0
+            mlp.unit(w, out)
     return mlp.build()
 
 
