@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from rasplab.compiler.assemble import CompiledProgram
+from rasplab.compiler.circuit import EdgeRecord
 
 from .interventions import (
     ABLATIONS,
@@ -101,7 +102,7 @@ class GroundTruth:
     passes: int = 0
 
     @property
-    def edges(self) -> list[dict]:
+    def edges(self) -> list[EdgeRecord]:
         return self.graph.edges_of(self.mask)
 
     @property
@@ -111,12 +112,12 @@ class GroundTruth:
     @property
     def removed(self) -> list[str]:
         """Structural edges this ablation cannot see."""
-        return [k for k, r, m in zip(self.graph.edge_keys, self.graph.edge_records, self.mask)
-                if r.get("structural", True) and m < 0.5]
+        return [k for k, s, m in zip(self.graph.edge_keys, self.graph.structural, self.mask)
+                if s and m < 0.5]
 
     def to_dict(self) -> dict:
-        edges = [{k: e[k] for k in ("from", "to", "input", "carries", "constant")}
-                 for e in self.edges]
+        edges = [{"from": e.sender, "to": e.receiver, "input": e.input,
+                  "carries": list(e.carries), "constant": e.constant} for e in self.edges]
         return {"program": self.program, "ablation": self.ablation, "samples": self.samples,
                 "edges": edges, "removed": self.removed, **self.verification.to_dict()}
 
@@ -126,8 +127,7 @@ class GroundTruth:
 
 
 def _structural_mask(graph: EdgeGraph) -> np.ndarray:
-    return np.array([1.0 if r.get("structural", True) else 0.0 for r in graph.edge_records],
-                    np.float32)
+    return np.asarray(graph.structural, np.float32).reshape(graph.n_edges)
 
 
 def verify(exp: Experiment, mask: Sequence[float], *, batch_size: int | None = None

@@ -47,8 +47,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from rasplab.compiler.assemble import CompiledProgram
-from rasplab.compiler.circuit import component_nodes, edge_key, planted_circuit
+from rasplab.compiler.circuit import EdgeRecord, component_nodes, edge_key
 from rasplab.compiler.model import attention, attention_mask, layer_params, mlp
+from rasplab.compiler.names import Edge, Node
+from rasplab.compiler.readout import Readout
 
 HIGHEST = jax.lax.Precision.HIGHEST
 ABLATIONS = ("zero", "mean", "resample")
@@ -65,8 +67,12 @@ class EdgeGraph:
 
     ``senders``: component names in forward order; ``receivers``: ``(component, input)``
     pairs in forward order; ``edges``: ``(sender index, receiver index)`` per edge, with
-    ``edge_keys`` (``"embed->L3.H0.v"``) and ``edge_records`` (the planted circuit's dicts,
-    plus ``structural``). The remaining fields describe the model for the forward pass.
+    ``edge_keys`` (``"embed->L3.H0.v"``), ``edge_records`` (the planted circuit's
+    ``EdgeRecord``s; a pair of the complete graph that is not a structural edge gets an
+    empty record) and ``structural`` (whether each edge is one of the planted circuit's).
+    The remaining fields describe the network for the forward pass (read off its config
+    and weights: the dims each component's weights touch, all of them for a dense one) and
+    its ``readout``.
     """
 
     senders: tuple[str, ...]
@@ -75,7 +81,8 @@ class EdgeGraph:
     receiver_slot: tuple[int, ...]
     edges: tuple[tuple[int, int], ...]
     edge_keys: tuple[str, ...]
-    edge_records: tuple[dict, ...] = field(repr=False, compare=False)
+    edge_records: tuple[EdgeRecord, ...] = field(repr=False, compare=False)
+    structural: tuple[bool, ...] = ()
     num_layers: int = 0
     heads_per_layer: tuple[int, ...] = ()
     has_mlp: tuple[bool, ...] = ()
@@ -83,8 +90,7 @@ class EdgeGraph:
     pad_id: int = 0
     causal: bool = False
     d_model: int = 0
-    output_encoding: str = "categorical"
-    output_grid: tuple[float, ...] = ()  # numerical outputs: the value grid
+    readout: Readout = Readout("categorical", ())
     complete: bool = False
     sender_writes: tuple[tuple[int, ...], ...] = ()  # residual dims each sender writes
     receiver_reads: tuple[tuple[int, ...], ...] = ()  # residual dims each receiver reads
@@ -97,9 +103,9 @@ class EdgeGraph:
     def n_senders(self) -> int:
         return len(self.senders)
 
-    def edge_index(self, key: str | dict) -> int:
-        """Index of an edge given its key or a dict with ``from``/``to``/``input``."""
-        if isinstance(key, dict):
+    def edge_index(self, key: str | EdgeRecord | Edge) -> int:
+        """Index of an edge given its name (``"embed->L3.H0.v"``), record or ``Edge``."""
+        if not isinstance(key, str):
             key = edge_key(key)
         try:
             return self.edge_keys.index(key)
@@ -112,31 +118,31 @@ class EdgeGraph:
         except ValueError:
             raise KeyError(f"no component {name!r}; senders are {list(self.senders)}") from None
 
-    def mask(self, edges: Sequence[str | dict | int] = (), *, value: float = 1.0) -> np.ndarray:
+    def mask(self, edges: Sequence[str | EdgeRecord | int] = (), *, value: float = 1.0
+             ) -> np.ndarray:
         """A float32 edge mask: ``value`` on the given edges, ``1 - value`` elsewhere."""
         m = np.full(self.n_edges, 1.0 - value, dtype=np.float32)
         for e in edges:
             m[e if isinstance(e, (int, np.integer)) else self.edge_index(e)] = value
         return m
 
-    def circuit_mask(self, edges: Sequence[str | dict | int]) -> np.ndarray:
-        """1 on the circuit's edges, 0 elsewhere: running it ablates the complement."""
-        return self.mask(edges, value=1.0)
-
-    def edges_of(self, mask: np.ndarray) -> list[dict]:
+    def edges_of(self, mask: np.ndarray) -> list[EdgeRecord]:
         """The edge records where ``mask`` is (rounded) 1."""
         return [self.edge_records[i] for i in np.flatnonzero(np.asarray(mask) > 0.5)]
 
 
-def _circuit(compiled: CompiledProgram) -> dict:
-    pc = compiled.meta.get("planted_circuit")
-    return pc if pc is not None else planted_circuit(compiled)
+def edge_graph(model: CompiledProgram, *, complete: bool = False) -> EdgeGraph:
+    """The graph the engine patches: the planted circuit's structural edges, or every
+    earlier-sender/later-receiver pair of the network with ``complete``.
 
-
-def edge_graph(compiled: CompiledProgram, *, complete: bool = False) -> EdgeGraph:
-    """The graph the engine patches: structural edges, or all earlier->later pairs."""
-    pc = _circuit(compiled)
-    nodes = pc["nodes"]
+    Reads the model as its three parts: the components and the dims their weights touch
+    from ``model.network``, the structural edges from ``model.planted`` (never from the
+    weights, so a rotated or compressed variant keeps its source's graph) and the decoding
+    from ``model.readout``.
+    """
+    net, pc = model.network, model.planted
+    cfg = net.config
+    nodes = component_nodes(net.params, cfg.num_layers)
     senders = [n for n in nodes if n["kind"] != "output"]
     receivers: list[tuple[str, str | None]] = []
     receiver_slot: list[int] = []
@@ -149,9 +155,15 @@ def edge_graph(compiled: CompiledProgram, *, complete: bool = False) -> EdgeGrap
             receivers.append((n["name"], None))
             receiver_slot.append(n["slot"])
     r_index = {r: i for i, r in enumerate(receivers)}
-    structural = {(e["from"], e["to"], e["input"]): e for e in pc["edges"]}
+    structural = {(e.sender, e.receiver, e.input): e for e in pc.edges}
+    known = {s["name"] for s in senders}
+    for e in pc.edges:
+        if e.sender not in known or (e.receiver, e.input) not in r_index:
+            raise ValueError(f"the planted circuit's edge {e.key} names a component the "
+                             "network does not have")
     pairs: list[tuple[int, int]] = []
-    records: list[dict] = []
+    records: list[EdgeRecord] = []
+    flags: list[bool] = []
     for ri, (rname, inp) in enumerate(receivers):
         for si, s in enumerate(senders):
             if s["slot"] >= receiver_slot[ri]:
@@ -159,33 +171,30 @@ def edge_graph(compiled: CompiledProgram, *, complete: bool = False) -> EdgeGrap
             rec = structural.get((s["name"], rname, inp))
             if rec is None and not complete:
                 continue
+            flags.append(rec is not None)
             if rec is None:
-                rec = {"from": s["name"], "to": rname, "input": inp, "carries": [],
-                       "directions": [], "constant": True}
+                rec = EdgeRecord(Edge(Node.parse(s["name"]), Node.parse(rname), inp), (), (),
+                                 True)
             pairs.append((si, r_index[(rname, inp)]))
-            records.append({**rec, "structural": (s["name"], rname, inp) in structural})
-    cfg = compiled.config
-    out = compiled.output_variable
-    ids = compiled.token_ids
-    dims = {n["name"]: (n["writes"], n["reads"]) for n in component_nodes(compiled)}
+            records.append(rec)
+    dims = {n["name"]: (n["writes"], n["reads"]) for n in nodes}
     return EdgeGraph(
         senders=tuple(s["name"] for s in senders),
         sender_slot=tuple(s["slot"] for s in senders),
         receivers=tuple(receivers),
         receiver_slot=tuple(receiver_slot),
         edges=tuple(pairs),
-        edge_keys=tuple(edge_key(r) for r in records),
+        edge_keys=tuple(r.key for r in records),
         edge_records=tuple(records),
+        structural=tuple(flags),
         num_layers=cfg.num_layers,
         heads_per_layer=tuple(int(h) for h in cfg.heads_per_layer),
-        has_mlp=tuple(f"layers.{layer}.mlp.in" in compiled.params
-                      for layer in range(cfg.num_layers)),
-        bos_id=ids[compiled.bos],
-        pad_id=ids[compiled.pad],
+        has_mlp=tuple(cfg.has_mlp(layer) for layer in range(cfg.num_layers)),
+        bos_id=cfg.bos_id,
+        pad_id=cfg.pad_id,
         causal=cfg.causal,
         d_model=cfg.d_model,
-        output_encoding=out.encoding,
-        output_grid=tuple(float(v) for v in out.values) if out.encoding == "numerical" else (),
+        readout=model.readout,
         complete=complete,
         sender_writes=tuple(tuple(int(d) for d in dims[s["name"]][0]) for s in senders),
         receiver_reads=tuple(tuple(int(d) for d in dims[name][1][inp])
@@ -624,30 +633,9 @@ def ablation_values(
 
 
 def decode_codes(graph: EdgeGraph, readout) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Jittable ``compiler.model.decode``: value indices ``[..., T]`` and a clean mask.
-
-    Categorical: the index of the output value, -1 for ``None``. Numerical: the index of the
-    nearest value of the output's value grid. ``clean`` follows ``decode`` exactly.
-    """
-    readout = jnp.asarray(readout)
-    if graph.output_encoding == "numerical":
-        grid = jnp.asarray(graph.output_grid or (0.0,), readout.dtype)
-        x = readout[..., 0]
-        idx = jnp.argmin(jnp.abs(x[..., None] - grid), axis=-1)
-        gap = float(np.diff(graph.output_grid).min()) if len(graph.output_grid) > 1 else 1.0
-        return idx, jnp.abs(x - grid[idx]) < gap / 4
-    if readout.shape[-1] == 0:
-        shape = readout.shape[:-1]
-        return jnp.full(shape, -1, jnp.int32), jnp.ones(shape, bool)
-    top = readout.max(-1)
-    if readout.shape[-1] > 1:
-        rest = jnp.sort(readout, axis=-1)[..., -2]
-    else:
-        rest = jnp.zeros_like(top)
-    none = top < 0.5
-    codes = jnp.where(none, -1, readout.argmax(-1))
-    clean = jnp.where(none, top < 0.1, (jnp.abs(top - 1) < 0.1) & (jnp.abs(rest) < 0.1))
-    return codes, clean
+    """Jittable decoding through the graph's ``Readout``: value indices ``[..., T]`` (-1
+    for categorical ``None``) and the clean mask, exactly as ``compiler.model.decode``."""
+    return graph.readout.codes(readout, jnp)
 
 
 class Change(NamedTuple):
@@ -759,11 +747,7 @@ class Experiment:
         """Decoded values ``[B][T]`` (None where categorical None) of a read-out."""
         readout = self.clean.readout if readout is None else readout
         codes, _ = decode_codes(self.graph, readout)
-        values = self.compiled.output_values
-        codes = np.asarray(codes)
-        if self.graph.output_encoding == "numerical":
-            return [[values[i] for i in row] for row in codes.tolist()]
-        return [[None if i < 0 else values[i] for i in row] for row in codes.tolist()]
+        return self.graph.readout.values_of(codes)
 
 
 def prepare(

@@ -14,6 +14,7 @@ heads within a layer are padded to the layer's largest key/value size.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,11 @@ from .build import NodeBlocks
 from .layout import Placement
 from .residual import ResidualSpace
 from .values import sort_values
+
+if TYPE_CHECKING:
+    from .circuit import PlantedCircuit
+    from .network import Network
+    from .readout import Readout
 
 
 @dataclass
@@ -71,7 +77,12 @@ class VariableInfo:
 
 @dataclass
 class CompiledProgram:
-    """Everything a compiled model is: JAX-free, saved as safetensors + JSON."""
+    """Everything a compiled model (or a variant of one) is: JAX-free, saved as
+    safetensors + JSON. Analysis reads it as three things kept apart: ``network`` (config
+    and weights), ``circuit`` (the planted circuit) and ``readout`` (how the last residual
+    becomes values). ``variables`` and ``residual_labels`` describe the compiled source's
+    axis-aligned stream; a variant's own bases are in ``circuit``.
+"""
 
     config: ModelConfig
     params: dict[str, np.ndarray]
@@ -84,6 +95,41 @@ class CompiledProgram:
     selectors: dict[str, list[str]]  # selector id -> its children
     components: list[Component]
     meta: dict = field(default_factory=dict)
+    circuit: PlantedCircuit | None = None  # set by compile_program and by variants
+
+    # -- the three parts analysis reads ----------------------------------------------------
+    @property
+    def network(self) -> Network:
+        from .network import Network, NetworkConfig
+
+        c, ids = self.config, self.token_ids
+        return Network(NetworkConfig(
+            num_layers=c.num_layers, heads_per_layer=tuple(c.heads_per_layer),
+            mlp_hidden_per_layer=tuple(c.mlp_hidden_per_layer), d_model=c.d_model,
+            max_seq_len=c.max_seq_len, n_tokens=len(ids), bos_id=ids[self.bos],
+            pad_id=ids[self.pad], causal=c.causal), self.params)
+
+    @property
+    def planted(self) -> PlantedCircuit:
+        """The planted circuit (read off the weights if none is stored)."""
+        if self.circuit is None:
+            from .circuit import planted_circuit
+
+            self.circuit = planted_circuit(self)
+        return self.circuit
+
+    @property
+    def readout(self) -> Readout:
+        from .readout import Readout, ReadoutKind
+
+        out = self.output_variable
+        return Readout(out.encoding, tuple(out.values),
+                       ReadoutKind(self.meta.get("readout", "exact")))
+
+    @property
+    def is_exact(self) -> bool:
+        """Compiled and rotated models are exact; compressed and retrained ones are not."""
+        return self.meta.get("readout", "exact") == "exact"
 
     # -- encoders --------------------------------------------------------------------------
     @property

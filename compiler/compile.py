@@ -132,5 +132,5 @@ def compile_program(
         selectors=selectors, embed_token=embed_token, embed_pos=embed_pos, unembed=unembed,
     )
     model.meta["program"] = graph.output
-    model.meta["planted_circuit"] = planted_circuit(model)
+    model.circuit = planted_circuit(model)
     return model

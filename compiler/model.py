@@ -180,40 +180,12 @@ class OutputEncoder:
 
 
 def decode(program: CompiledProgram, resid: np.ndarray) -> tuple[list, np.ndarray]:
-    """Decoded output values ``[batch][seq]`` and a mask of clean read-outs.
-
-    Categorical: the value whose direction is near 1 (``None`` if all are near 0).
-    Numerical: the nearest value of the output's exact value set. A read-out that is
-    neither (a blend of directions, a number between grid values) is marked unclean: it
-    happens only on inputs outside the program's domain.
-    """
+    """Decoded output values ``[batch][seq]`` and a mask of clean read-outs, through the
+    program's ``Readout`` (compiler/readout.py): on an exact model a read-out that is not
+    clean (a blend of directions, a number between grid values) happens only on inputs
+    outside the program's domain."""
     out = np.asarray(resid, dtype=np.float64) @ program.params["unembed"].astype(np.float64)
-    info = program.output_variable
-    values = info.values
-    if info.encoding == "numerical":
-        x = out[..., 0]
-        grid = np.array([float(v) for v in values]) if values else np.zeros(1)
-        pos = np.clip(np.searchsorted(grid, x), 1, max(len(grid) - 1, 1))
-        lo = grid[pos - 1]
-        hi = grid[np.minimum(pos, len(grid) - 1)]
-        idx = np.where(np.abs(x - lo) <= np.abs(x - hi), pos - 1, np.minimum(pos, len(grid) - 1))
-        snapped = grid[idx]
-        gaps = np.diff(grid).min() if len(grid) > 1 else 1.0
-        clean = np.abs(x - snapped) < gaps / 4
-        decoded = [[values[i] if values else 0 for i in row] for row in idx.tolist()]
-        return decoded, clean
-    if out.shape[-1] == 0:
-        return [[None] * out.shape[1] for _ in range(out.shape[0])], np.ones(out.shape[:2], bool)
-    best = out.argmax(-1)
-    top = out.max(-1)
-    rest = np.sort(out, axis=-1)[..., -2] if out.shape[-1] > 1 else np.zeros(out.shape[:2])
-    is_none = top < 0.5
-    clean = np.where(is_none, top < 0.1, (np.abs(top - 1) < 0.1) & (np.abs(rest) < 0.1))
-    decoded = [
-        [None if n else values[b] for b, n in zip(brow, nrow, strict=True)]
-        for brow, nrow in zip(best.tolist(), is_none.tolist(), strict=True)
-    ]
-    return decoded, clean
+    return program.readout.decode(out)
 
 
 # ---------------------------------------------------------------------------------------

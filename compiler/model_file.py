@@ -6,14 +6,17 @@ it. The weights file holds ``CompiledProgram.params`` (float32, the flat names o
 of, the SHA-256 of the weights file and the name and shape of every tensor::
 
     {
-      "format": "rasplab-model", "format_version": 1,
+      "format": "rasplab-model", "format_version": 2,
       "config": {...ModelConfig...}, "residual_labels": [...],
       "vocab": [{"int": 1}, {"str": "a"}, ...], "bos": {"str": "BOS"}, "pad": {...},
       "output": "reverse",
       "variables": [{"name": ..., "values": [tagged...], "dims": [...], ...}, ...],
       "selectors": [{"id": ..., "children": [...]}, ...],
       "components": [{...Component...}, ...],
-      "meta": {...verbatim JSON...},
+      "meta": {...verbatim JSON: "source" (where the model came from), "variant" (the
+               rung and its settings), "reference" (inputs and interpreter outputs),
+               "readout" ("exact" or "nearest"), metrics of approximate models...},
+      "circuit": {...the planted circuit, compiler/circuit.py's JSON form...},
       "weights": {"sha256": "...", "tensors": [{"name": ..., "shape": [...],
                                                 "dtype": "float32"}, ...]}
     }
@@ -29,7 +32,8 @@ The bytes are deterministic: the same compiled program gives identical files (so
 keys, no timestamps, a single-entry safetensors metadata block, since safetensors writes
 a multi-entry one in hash order).
 
-Only numpy, safetensors and json are used; loading never unpickles anything and never
+Format 1 files (the planted circuit inside ``meta``) still load. Only numpy, safetensors
+and json are used; loading never unpickles anything and never
 imports JAX.
 """
 
@@ -44,10 +48,12 @@ from typing import Any
 import numpy as np
 
 from .assemble import CompiledProgram, Component, ModelConfig, VariableInfo
+from .circuit import PlantedCircuit
 from .errors import ModelFileError
+from .jsonvalues import decode_value, encode_value
 
 FORMAT_NAME = "rasplab-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 WEIGHTS_SUFFIX = ".safetensors"
 SIDECAR_SUFFIX = ".json"
 _ST_METADATA = {"format": f"{FORMAT_NAME}-v{FORMAT_VERSION}"}
@@ -72,60 +78,6 @@ def model_paths(path: str | Path) -> tuple[Path, Path]:
 def is_model_path(path: str | Path) -> bool:
     """True when ``path`` names a model file by its suffix (it need not exist)."""
     return Path(path).suffix in (WEIGHTS_SUFFIX, SIDECAR_SUFFIX)
-
-
-# ---------------------------------------------------------------------------------------
-# Tagged values
-
-
-def encode_value(value: Any) -> Any:
-    """A program value as JSON that keeps its Python type (see the module docstring)."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return {"bool": bool(value)}
-    if isinstance(value, (int, np.integer)):
-        return {"int": int(value)}
-    if isinstance(value, (float, np.floating)):
-        x = float(value)
-        return {"float": x if math.isfinite(x) else repr(x)}
-    if isinstance(value, str):
-        return {"str": value}
-    if isinstance(value, tuple):
-        return {"tuple": [encode_value(v) for v in value]}
-    if isinstance(value, list):
-        return {"list": [encode_value(v) for v in value]}
-    if isinstance(value, frozenset):
-        return {"frozenset": [encode_value(v) for v in _stable(value)]}
-    raise ModelFileError(
-        f"cannot store the value {value!r} (type {type(value).__name__}) in a model file; "
-        "program values must be None, bool, int, float, str, or tuples/lists of them"
-    )
-
-
-def _stable(values) -> list:
-    return sorted(values, key=lambda v: (type(v).__name__, repr(v)))
-
-
-def decode_value(data: Any) -> Any:
-    """Inverse of :func:`encode_value`."""
-    if data is None:
-        return None
-    if not isinstance(data, dict) or len(data) != 1:
-        raise ValueError(f"not a tagged value: {data!r}")
-    (tag, raw), = data.items()
-    if tag == "bool" and isinstance(raw, bool):
-        return raw
-    if tag == "int" and isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
-    if tag == "float" and isinstance(raw, (int, float, str)) and not isinstance(raw, bool):
-        return float(raw)
-    if tag == "str" and isinstance(raw, str):
-        return raw
-    if tag in ("tuple", "list", "frozenset") and isinstance(raw, list):
-        items = [decode_value(v) for v in raw]
-        return {"tuple": tuple, "list": list, "frozenset": frozenset}[tag](items)
-    raise ValueError(f"unknown tagged value: {data!r}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,6 +131,7 @@ def sidecar_dict(compiled: CompiledProgram, weights: bytes) -> dict:
             for c in compiled.components
         ],
         "meta": compiled.meta,
+        "circuit": compiled.planted.to_json(),
         "weights": {
             "sha256": hashlib.sha256(weights).hexdigest(),
             "tensors": [
@@ -320,14 +273,18 @@ def _program(data: dict, params: dict[str, np.ndarray]) -> CompiledProgram:
         variables[v.get("key", info.name)] = info
     selectors = {s["id"]: list(s["children"]) for s in data["selectors"]}
     components = [Component(**c) for c in data["components"]]
-    meta = data.get("meta", {})
-    if not isinstance(meta, dict):
+    meta = dict(data.get("meta", {}))
+    if not isinstance(data.get("meta", {}), dict):
         raise ValueError("meta is not an object")
+    # format 1 kept the planted circuit (schema 1) in meta; format 2 has its own field
+    legacy = meta.pop("planted_circuit", None)
+    circuit_data = data.get("circuit", legacy)
+    circuit = PlantedCircuit.from_json(circuit_data) if circuit_data is not None else None
     program = CompiledProgram(
         config=config, params=params, residual_labels=list(data["residual_labels"]),
         vocab=[decode_value(t) for t in data["vocab"]], bos=decode_value(data["bos"]),
         pad=decode_value(data["pad"]), output=data["output"], variables=variables,
-        selectors=selectors, components=components, meta=meta,
+        selectors=selectors, components=components, meta=meta, circuit=circuit,
     )
     _check_consistent(program)
     return program
@@ -335,13 +292,15 @@ def _program(data: dict, params: dict[str, np.ndarray]) -> CompiledProgram:
 
 def _check_consistent(p: CompiledProgram) -> None:
     d = p.config.d_model
-    if len(p.residual_labels) != d:
+    if len(p.residual_labels) != d and "variant" not in p.meta:
         raise ValueError(f"{len(p.residual_labels)} residual labels for d_model {d}")
     if p.output not in p.variables:
         raise ValueError(f"output variable {p.output!r} is not among the variables")
     for v in p.variables.values():
-        if any(not 0 <= i < d for i in v.dims):
-            raise ValueError(f"variable {v.name!r} has a dimension outside 0..{d - 1}")
+        if any(not 0 <= i < len(p.residual_labels) for i in v.dims):
+            raise ValueError(f"variable {v.name!r} has a dimension outside its residual labels")
+    if p.circuit is not None and p.circuit.d_model != d:
+        raise ValueError(f"the planted circuit is for d_model {p.circuit.d_model}, not {d}")
     for name in ("embed.token", "embed.pos", "unembed"):
         if name not in p.params:
             raise ValueError(f"weight {name!r} is missing")

@@ -19,7 +19,13 @@ import json
 
 import pytest
 from rasplab.compiler import compile_program, rasp
-from rasplab.compiler.circuit import edge_key, planted_circuit
+from rasplab.compiler.circuit import PlantedCircuit, edge_key
+from rasplab.compiler.circuit import planted_circuit as _planted
+
+
+def planted_circuit(compiled) -> dict:
+    """The planted circuit's JSON form (what files and ``circuit --json`` hold)."""
+    return _planted(compiled).to_json(plain=True)
 
 EQ, LEQ, TRUE = rasp.Comparison.EQ, rasp.Comparison.LEQ, rasp.Comparison.TRUE
 
@@ -184,10 +190,13 @@ def test_edges_come_from_weights_not_intentions(compiled):
 
 
 def test_compile_hook_if_present(compiled):
-    """Where compile_program stores the planted circuit, it equals planted_circuit()."""
+    """compile_program stores the planted circuit; it equals planted_circuit() and its
+    tagged JSON form round-trips through from_json exactly."""
     for c in compiled.values():
-        if "planted_circuit" in c.meta:
-            assert c.meta["planted_circuit"] == planted_circuit(c)
+        assert c.circuit is not None
+        assert c.circuit.to_json() == _planted(c).to_json()
+        data = json.loads(json.dumps(c.circuit.to_json()))
+        assert PlantedCircuit.from_json(data).to_json() == c.circuit.to_json()
 
 
 def test_library_programs_have_consistent_graphs():

@@ -168,7 +168,7 @@ def test_masks_are_traced_no_recompile(exps):
 def test_complete_graph_extra_edges_are_no_ops(setups):
     _, c, clean, _ = setups["two_heads"]
     exp = iv.prepare(c, clean, "zero", complete=True)
-    extra = [i for i, r in enumerate(exp.graph.edge_records) if not r["structural"]]
+    extra = [i for i, s in enumerate(exp.graph.structural) if not s]
     assert extra
     masks = iv.single_edge_masks(exp.graph.n_edges)[extra]
     masks = np.concatenate([masks, exp.graph.mask(extra, value=0.0)[None]])  # and all at once

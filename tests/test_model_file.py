@@ -38,7 +38,7 @@ def _mixed() -> rasp.SOp:
 @pytest.fixture(scope="module")
 def compiled():
     c = compile_program(_reverse(), [1, 2, 3], 5)
-    c.meta["planted_circuit"] = {"edges": [["embed", "L0.H0", "q"]], "weight": 0.25,
+    c.meta["notes"] = {"edges": [["embed", "L0.H0", "q"]], "weight": 0.25,
                                  "none": None, "ok": True}
     return c
 
@@ -77,7 +77,7 @@ def test_save_writes_both_halves_and_returns_them(compiled, tmp_path):
     assert (weights.name, sidecar.name) == ("m.safetensors", "m.json")
     assert weights.is_file() and sidecar.is_file()
     data = json.loads(sidecar.read_text())
-    assert data["format"] == "rasplab-model" and data["format_version"] == 1
+    assert data["format"] == "rasplab-model" and data["format_version"] == 2
     assert data["weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     shapes = {t["name"]: t["shape"] for t in data["weights"]["tensors"]}
     assert shapes == {k: list(v.shape) for k, v in compiled.params.items()}
@@ -298,3 +298,25 @@ def test_no_pickle_anywhere():
     source = Path(mf.__file__).read_text()
     assert "import pickle" not in source and "allow_pickle" not in source
     assert "np.load(" not in source
+
+
+def test_format_1_files_still_load(compiled, tmp_path):
+    """A format-1 sidecar (planted circuit, schema 1, inside meta) loads with its circuit."""
+    weights, sidecar = mf.save(compiled, tmp_path / "old.safetensors")
+    data = json.loads(sidecar.read_text())
+    old = compiled.planted.to_json(plain=True)
+    old["schema"] = 1
+    del old["d_model"], old["truths"]
+    data["format_version"] = 1
+    data["meta"]["planted_circuit"] = old
+    del data["circuit"]
+    sidecar.write_text(json.dumps(data))
+    back = mf.load(weights)
+    assert "planted_circuit" not in back.meta
+    assert back.circuit.to_json() == compiled.planted.to_json()
+
+
+def test_circuit_round_trips(saved, compiled):
+    back = mf.load(saved[0])
+    assert back.circuit.to_json() == compiled.planted.to_json()
+    assert back.planted.variables["reverse"].dims == compiled.variables["reverse"].dims

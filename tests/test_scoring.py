@@ -87,7 +87,7 @@ def test_random_scores_give_half_against_the_planted_circuit():
     aucs = [scoring.roc_auc(rng.integers(0, 3, graph.n_edges), labels) for _ in range(3000)]
     assert np.mean(aucs) == pytest.approx(0.5, abs=0.01)
     # I/O nodes against the planted circuit restricted to tokens-carrying edges
-    carries_tokens = np.array(["tokens" in r["carries"] for r in graph.edge_records])
+    carries_tokens = np.array(["tokens" in r.carries for r in graph.edge_records])
     io_labels = scoring.io_node_labels(graph, carries_tokens)
     assert 0 < io_labels.sum() < len(io_labels)
     aucs = [scoring.roc_auc(rng.random(len(io_labels)), io_labels) for _ in range(3000)]

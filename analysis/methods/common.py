@@ -112,7 +112,7 @@ def circuit_nodes(graph: EdgeGraph, edge_mask) -> np.ndarray:
 
 def structural(graph: EdgeGraph) -> np.ndarray:
     """bool ``[n_edges]``: edges backed by weights (every edge of a non-complete graph)."""
-    return np.array([bool(r.get("structural", True)) for r in graph.edge_records], bool)
+    return np.array(graph.structural, bool).reshape(graph.n_edges)
 
 
 def reverse_topological_order(graph: EdgeGraph) -> list[int]:

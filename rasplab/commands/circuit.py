@@ -152,11 +152,9 @@ def _public_edge(e: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rasplab.compiler.circuit import planted_circuit
-
     target = target_from_args(args, model_files=False)
     compiled = target.compile(causal=args.causal)
-    circuit = compiled.meta.get("planted_circuit") or planted_circuit(compiled)
+    circuit = compiled.planted.to_json(plain=True)
     edges = list(circuit["edges"])
     which = args.ablation or "structural"
     truth = None
@@ -177,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
                                         program=target.name)
         except ValueError as err:
             raise UsageError(str(err)) from None
-        edges = truth.edges
+        edges = [e.to_json() for e in truth.edges]
 
     if args.output:
         title = f"{target.name}: {which} circuit ({len(edges)} edges)"

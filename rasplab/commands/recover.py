@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         if keys:
             print("  " + ", ".join(keys))
     top = [(k, v) for k, v in rec.result.ranking(g)
-           if g.edge_records[g.edge_index(k)].get("structural", True)][:10]
+           if g.structural[g.edge_index(k)]][:10]
     print("top edges: " + ", ".join(f"{k} ({v:.3g})" for k, v in top))
     if args.output:
         print(f"wrote {args.output}")
