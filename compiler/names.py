@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 HEAD_INPUTS = ("q", "k", "v")
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What a component is."""
 
     EMBED = "embed"

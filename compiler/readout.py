@@ -18,7 +18,7 @@ engine's jitted comparisons and the model's decoding are the same function.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ NONE_BELOW = 0.5
 TOLERANCE = 0.1
 
 
-class ReadoutKind(str, Enum):
+class ReadoutKind(StrEnum):
     EXACT = "exact"
     NEAREST = "nearest"
 
