@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import CompiledProgram, compile_program, rasp
+from .compiler.jsonvalues import decode_value, encode_value
 from .compiler.model_file import is_model_path
 from .compiler.model_file import load as load_model_file
+from .compiler.provenance import REFERENCE_SAMPLES, file_sha256, reference_table
 
 _INT = re.compile(r"^[+-]?\d+$")
 
@@ -119,6 +121,30 @@ class Target:
     spec: Any = None
     compiled: CompiledProgram | None = None
     tags: list[str] = field(default_factory=list)
+    provenance: str = ""  # for a saved model: how its program was found, or why not
+    source: dict | None = None  # the meta["source"] record of a compiled program
+
+    def describe(self, compiled: CompiledProgram, *, samples: int = REFERENCE_SAMPLES,
+                 seed: int = 0) -> CompiledProgram:
+        """Write where ``compiled`` came from and a reference table into its ``meta``
+        (what a saved model needs to be checked and analysed without its program)."""
+        if self.program is None:
+            return compiled
+        compiled.meta["name"] = self.name
+        if self.source is not None:
+            compiled.meta["source"] = self.source
+        if self.spec is not None and hasattr(self.spec, "sample_clean"):
+            inputs = self.spec.sample_clean(seed, samples)
+        else:
+            import numpy as np
+
+            rng = np.random.default_rng(seed)
+            vocab, lengths = list(self.vocab), range(self.min_len, self.max_seq_len + 1)
+            inputs = [[vocab[int(i)] for i in rng.integers(0, len(vocab), int(n))]
+                      for n in rng.choice(list(lengths), samples)]
+        compiled.meta["reference"] = reference_table(self.program, inputs,
+                                                     causal=compiled.config.causal)
+        return compiled
 
     def compile(self, causal: bool = False) -> CompiledProgram:
         """The compiled program (a saved model is returned as loaded)."""
@@ -129,7 +155,10 @@ class Target:
                 )
             return self.compiled
         assert self.program is not None and self.vocab is not None
-        return compile_program(self.program, self.vocab, self.max_seq_len, causal=causal)
+        compiled = compile_program(self.program, self.vocab, self.max_seq_len, causal=causal)
+        if self.source is not None:
+            self.source["causal"] = bool(causal)
+        return compiled
 
     @property
     def token_vocab(self) -> list:
@@ -170,10 +199,15 @@ def override_spec(spec: Any, vocab: Sequence | None, max_seq_len: int | None) ->
         return None
 
 
-def _from_spec(spec: Any, kind: str, vocab: list | None, max_seq_len: int | None) -> Target:
+def _from_spec(spec: Any, kind: str, vocab: list | None, max_seq_len: int | None,
+               source: dict | None = None) -> Target:
     vocab_ = list(vocab) if vocab is not None else list(spec.vocab)
     msl = max_seq_len if max_seq_len is not None else int(spec.max_seq_len)
+    base = {"library": spec.name} if source is None else source
+    source = {**base, "vocab": [encode_value(v) for v in vocab_], "max_seq_len": msl,
+              "causal": False}
     return Target(
+        source=source,
         name=spec.name, description=getattr(spec, "description", ""), kind=kind,
         program=spec.build(), vocab=vocab_, max_seq_len=msl,
         min_len=min(int(getattr(spec, "min_len", 1)), msl),
@@ -188,11 +222,15 @@ def resolve_target(
     max_seq_len: int | None = None,
     *,
     allow_model_file: bool = True,
+    import_program: bool = False,
 ) -> Target:
     """Resolve PROGRAM (library name, ``FILE.py:FUNCTION`` or model file) to a :class:`Target`.
 
     ``vocab`` and ``max_seq_len`` override the program's own (not allowed for a saved
-    model, whose vocabulary and length are baked into its weights).
+    model, whose vocabulary and length are baked into its weights). A saved model's
+    program is found again from its ``source``: a library program with the same vocabulary
+    and length; a program file only with ``import_program`` and only if its source hash
+    still matches. Otherwise the target has no program, and ``provenance`` says why.
     """
     vocab = list(vocab) if vocab is not None else None
     if max_seq_len is not None and max_seq_len < 1:
@@ -213,13 +251,7 @@ def resolve_target(
                 f"{target} is a saved model: its vocabulary and length are fixed; recompile "
                 "the program to change them"
             )
-        compiled = load_model_file(target)
-        name = str(compiled.meta.get("name") or compiled.meta.get("program") or target)
-        return Target(
-            name=name, description=str(compiled.meta.get("description", "")), kind="model",
-            vocab=list(compiled.vocab), max_seq_len=compiled.config.max_seq_len,
-            compiled=compiled,
-        )
+        return _resolve_model_file(target, import_program=import_program)
     return _resolve_library(target, vocab, max_seq_len)
 
 
@@ -248,4 +280,56 @@ def _resolve_file(ref: str, vocab: list | None, max_seq_len: int | None) -> Targ
     except (ValueError, TypeError) as err:
         raise UsageError(" ".join(str(err).split())) from None
     # the loader has applied the overrides; the user's spec keeps its own domain
-    return _from_spec(spec, "file", None, None)
+    path, _, function = ref.rpartition(":")
+    source = {"file": str(Path(path).resolve()), "function": function,
+              "sha256": file_sha256(path)}
+    return _from_spec(spec, "file", None, None, source=source)
+
+
+def _resolve_model_file(path: str, *, import_program: bool) -> Target:
+    """A saved model, with its program found again where that is safe (see
+    :func:`resolve_target`)."""
+    compiled = load_model_file(path)
+    meta = compiled.meta
+    name = str(meta.get("name") or meta.get("program") or path)
+    target = Target(name=name, description=str(meta.get("description", "")), kind="model",
+                    vocab=list(compiled.vocab), max_seq_len=compiled.config.max_seq_len,
+                    compiled=compiled)
+    src = meta.get("source") or {}
+    found = None
+    if src.get("library"):
+        try:
+            spec = _registry().get(src["library"])
+        except KeyError:
+            target.provenance = (f"its library program {src['library']!r} is not in this "
+                                 "rasplab's library")
+        else:
+            same = ([decode_value(v) for v in src.get("vocab", [])] == list(compiled.vocab)
+                    and src.get("max_seq_len") == compiled.config.max_seq_len)
+            if same:
+                found = _from_spec(spec, "library", list(compiled.vocab),
+                                   compiled.config.max_seq_len)
+                target.provenance = f"the library program {spec.name!r}"
+            else:
+                target.provenance = (f"the library program {spec.name!r} was compiled with "
+                                     "another vocabulary or length")
+    elif src.get("file"):
+        ref = f"{src['file']}:{src['function']}"
+        if not import_program:
+            target.provenance = (f"its program {ref} is only imported when asked "
+                                 "(--import-program)")
+        elif not Path(src["file"]).is_file():
+            target.provenance = f"its program file {src['file']} no longer exists"
+        elif file_sha256(src["file"]) != src.get("sha256"):
+            target.provenance = (f"its program file {src['file']} has changed since the model "
+                                 "was saved (SHA-256 differs), so it is not imported")
+        else:
+            found = _resolve_file(ref, None, None)
+            target.provenance = f"the program {ref} (source hash matches)"
+    else:
+        target.provenance = "it does not say where it came from"
+    if found is not None:
+        target.program, target.spec, target.min_len = found.program, found.spec, found.min_len
+        target.tags = found.tags
+        target.description = target.description or found.description
+    return target

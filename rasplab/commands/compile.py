@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
             compiled.meta.setdefault("description", target.description)
     stats = compiled.stats()
     cfg = compiled.config
+    if args.output and target.kind != "model":
+        target.describe(compiled)
     saved = [str(p) for p in save(compiled, args.output)] if args.output else []
     if args.json:
         print_json({
