@@ -52,5 +52,36 @@ def reference_rows(meta: dict) -> tuple[list[list], list[list]]:
     return inputs, outputs
 
 
-__all__ = ["reference_table", "reference_rows", "file_sha256",
+__all__ = ["ReferenceSampler", "reference_table", "reference_rows", "file_sha256",
            "REFERENCE_SAMPLES"]
+
+
+class ReferenceSampler:
+    """A saved model's reference inputs as a dataset, for analysis without its program:
+    clean inputs drawn from the table, each corrupted partner another reference input of
+    the same length (the "same-length" corruption)."""
+
+    def __init__(self, meta: dict, name: str = "model"):
+        self.name = name
+        self.inputs, _ = reference_rows(meta)
+        if not self.inputs:
+            raise ValueError("the model carries no reference inputs")
+
+    def sample_clean(self, rng, n: int) -> list[list]:
+        import numpy as np
+
+        rng = np.random.default_rng(rng)
+        return [list(self.inputs[int(i)]) for i in rng.integers(0, len(self.inputs), n)]
+
+    def sample_corrupted(self, rng, clean) -> list[list]:
+        import numpy as np
+
+        rng = np.random.default_rng(rng)
+        out = []
+        for xs in clean:
+            others = [x for x in self.inputs if len(x) == len(xs) and x != list(xs)]
+            if not others:
+                raise ValueError(f"the reference table has no other input of length {len(xs)} "
+                                 "to corrupt with; analyse the model with its program")
+            out.append(list(others[int(rng.integers(0, len(others)))]))
+        return out

@@ -231,6 +231,41 @@ def check_program(
     )
 
 
+def check_reference(compiled: CompiledProgram, *, model: Any = None, name: str | None = None,
+                    max_examples: int = 5) -> CheckResult:
+    """Compare a saved model with the reference table it carries (``meta["reference"]``:
+    inputs and the interpreter's outputs, written when it was saved)."""
+    from .compiler.provenance import reference_rows
+
+    t0 = time.perf_counter()
+    inputs, outputs = reference_rows(compiled.meta)
+    if not inputs:
+        raise ValueError("the model carries no reference table and its program was not "
+                         "found, so there is nothing to check it against")
+    if model is None:
+        from .compiler.model import Model
+
+        model = Model(compiled)
+    got_all, clean_all = run_batch(model, inputs)
+    mismatches = unclean = 0
+    examples: list[Mismatch] = []
+    for xs, expected, got, clean in zip(inputs, outputs, got_all, clean_all):
+        bad = [i for i, (e, g) in enumerate(zip(expected, got)) if not values_equal(e, g)]
+        if bad:
+            mismatches += 1
+            if len(examples) < max_examples:
+                examples.append(Mismatch(list(xs), expected, list(got), bad))
+        elif not clean and compiled.is_exact:
+            unclean += 1
+    return CheckResult(
+        program=name or str(compiled.meta.get("name", compiled.output)), inputs=len(inputs),
+        checked=len(inputs), mismatches=mismatches, outside_domain=0, unclean=unclean,
+        exhaustive=False, causal=compiled.config.causal,
+        lengths=sorted({len(x) for x in inputs}), seconds=round(time.perf_counter() - t0, 3),
+        examples=examples,
+    )
+
+
 __all__ = [
-    "check_program", "run_batch", "CheckResult", "Mismatch", "values_equal", "EXHAUSTIVE_LIMIT",
+    "check_reference", "check_program", "run_batch", "CheckResult", "Mismatch", "values_equal", "EXHAUSTIVE_LIMIT",
 ]

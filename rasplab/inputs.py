@@ -160,6 +160,18 @@ class Target:
             self.source["causal"] = bool(causal)
         return compiled
 
+    def sampler(self) -> Any:
+        """Input samplers for analysis: the program's, or for a saved model whose program
+        was not found, its reference table (``compiler.provenance.ReferenceSampler``)."""
+        if self.spec is not None and hasattr(self.spec, "sample_clean"):
+            return self.spec
+        if self.compiled is not None and self.compiled.meta.get("reference"):
+            from .compiler.provenance import ReferenceSampler
+
+            return ReferenceSampler(self.compiled.meta, self.name)
+        why = f" ({self.provenance})" if self.provenance else ""
+        raise UsageError(f"{self.name}: no input samplers, so no ablation can be run{why}")
+
     @property
     def token_vocab(self) -> list:
         return list(self.compiled.vocab if self.compiled is not None else self.vocab or [])
@@ -324,7 +336,7 @@ def _resolve_model_file(path: str, *, import_program: bool) -> Target:
             target.provenance = (f"its program file {src['file']} has changed since the model "
                                  "was saved (SHA-256 differs), so it is not imported")
         else:
-            found = _resolve_file(ref, None, None)
+            found = _resolve_file(ref, list(compiled.vocab), compiled.config.max_seq_len)
             target.provenance = f"the program {ref} (source hash matches)"
     else:
         target.provenance = "it does not say where it came from"

@@ -41,12 +41,18 @@ def add_program_arguments(
     if causal:
         parser.add_argument("--causal", action="store_true",
                             help="compile with a causal attention mask")
+    if model_files:
+        parser.add_argument("--import-program", action="store_true",
+                            help="for a saved model made from a program file: import that "
+                            "file (only if its source hash still matches) instead of "
+                            "using the model's reference table")
 
 
 def target_from_args(args: argparse.Namespace, *, model_files: bool = True) -> Target:
     vocab = parse_vocab(args.vocab) if getattr(args, "vocab", None) is not None else None
     return resolve_target(
-        args.program, vocab, getattr(args, "max_seq_len", None), allow_model_file=model_files
+        args.program, vocab, getattr(args, "max_seq_len", None), allow_model_file=model_files,
+        import_program=getattr(args, "import_program", False),
     )
 
 

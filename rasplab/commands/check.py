@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..check import EXHAUSTIVE_LIMIT, check_program
+from ..check import EXHAUSTIVE_LIMIT, check_program, check_reference
+from ..inputs import UsageError
 from ._common import (
     add_program_arguments,
     positive_int,
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
         "which the interpreter raises, or that the program's domain excludes, are counted "
         "as outside the domain. Exit status 1 if any input in the domain disagrees.",
     )
-    add_program_arguments(p, model_files=False)
+    add_program_arguments(p)
     p.add_argument("--samples", type=positive_int, default=2000, metavar="N",
                    help="random inputs to try when the domain is too large to enumerate "
                    "(default 2000)")
@@ -39,20 +40,36 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    target = target_from_args(args, model_files=False)
+    target = target_from_args(args)
     compiled = target.compile(causal=args.causal)
-    result = check_program(
-        target.spec if target.spec is not None else target.program,
-        target.vocab, target.max_seq_len, min_len=target.min_len, causal=args.causal,
-        compiled=compiled, samples=args.samples, exhaustive_limit=args.exhaustive_limit,
-        seed=args.seed, name=target.name,
-    )
+    against = "program"
+    if target.program is not None:
+        result = check_program(
+            target.spec if target.spec is not None else target.program,
+            target.vocab, target.max_seq_len, min_len=target.min_len,
+            causal=compiled.config.causal, compiled=compiled, samples=args.samples,
+            exhaustive_limit=args.exhaustive_limit, seed=args.seed, name=target.name,
+        )
+    else:
+        against = "reference table"
+        try:
+            result = check_reference(compiled, name=target.name)
+        except ValueError as err:
+            raise UsageError(f"{args.program}: {err} ({target.provenance})") from None
     if args.json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "against": against,
+                    "provenance": target.provenance or None})
         return 0 if result.ok else 1
+    if target.kind == "model":
+        print(f"{args.program}: checked against "
+              + (target.provenance if against == "program"
+                 else f"its reference table, since {target.provenance}"))
     how = (f"every input of length {result.lengths[0]}-{result.lengths[-1]}"
-           if result.exhaustive else f"{result.inputs} random inputs")
+           if result.exhaustive else f"{result.inputs} reference inputs"
+           if against == "reference table" else f"{result.inputs} random inputs")
     evaluator = "rasp.causal_evaluate" if result.causal else "rasp.evaluate"
+    if against == "reference table":
+        evaluator = "its reference table (interpreter outputs saved with it)"
     print(f"{result.program}: {how} ({result.inputs} in all, {result.checked} in the domain, "
           f"{result.outside_domain} outside), {result.seconds:.2f} s")
     if result.outside_reasons:

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
         "ablation can see on sampled inputs; with --verify, check it by running "
         "interventions.",
     )
-    add_program_arguments(p, model_files=False)
+    add_program_arguments(p)
     p.add_argument("--ablation", choices=ABLATION_CHOICES,
                    help="show the effective circuit under this ablation (default: the "
                    "structural circuit)")
@@ -152,16 +152,14 @@ def _public_edge(e: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    target = target_from_args(args, model_files=False)
+    target = target_from_args(args)
     compiled = target.compile(causal=args.causal)
     circuit = compiled.planted.to_json(plain=True)
     edges = list(circuit["edges"])
     which = args.ablation or "structural"
     truth = None
     if args.ablation or args.verify:
-        spec = target.spec
-        if spec is None or not hasattr(spec, "sample_clean"):
-            raise UsageError(f"{target.name}: no input samplers, so no ablation can be run")
+        spec = target.sampler()
         from rasplab.analysis import ground_truth as gt
         from rasplab.analysis.interventions import prepare
 

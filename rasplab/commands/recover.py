@@ -51,7 +51,7 @@ def register(subparsers) -> None:
         "the planted circuit: the one the chosen ablation can see on the sampled inputs, "
         "and the structural one.",
     )
-    add_program_arguments(p, model_files=False)
+    add_program_arguments(p)
     p.add_argument("--method", required=True, choices=METHOD_CHOICES, help="the method")
     p.add_argument("--ablation", default="resample", choices=ABLATION_CHOICES,
                    help="what a patched edge receives (default resample)")
@@ -76,10 +76,8 @@ def _fmt(x) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    target = target_from_args(args, model_files=False)
-    spec = target.spec
-    if spec is None or not hasattr(spec, "sample_clean"):
-        raise UsageError(f"{target.name}: no input samplers, so no ablation can be run")
+    target = target_from_args(args)
+    spec = target.sampler()
     compiled = target.compile(causal=args.causal)
 
     from rasplab.analysis.recover import Session, plain
