@@ -136,7 +136,3 @@ def separable_mlp(
     shifted = [float(v) - const for v in values]
     add_steps(mlp, readout, shifted, value_matrix(space, node, False, values), where)
     return mlp.build()
-
-
-def numeric_values(values: set) -> list:
-    return sort_values(v for v in values if v is not None)

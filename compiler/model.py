@@ -1,5 +1,5 @@
-"""Run compiled programs: a pure, jitted JAX forward pass, a Flax NNX module around it, and
-the encoders that turn token sequences into ids and residuals into decoded values.
+"""Run compiled programs: a pure, jitted JAX forward pass and the encoders that turn token
+sequences into ids and residuals into decoded values.
 
 The forward pass is a plain function of (params, ids) so interventions in ``analysis/`` can
 reuse its pieces (``embed``, ``attention``, ``mlp``) and patch anything between them.
@@ -16,7 +16,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from .assemble import CompiledProgram
 from .errors import InputError
@@ -192,32 +191,6 @@ def decode(program: CompiledProgram, resid: np.ndarray) -> tuple[list, np.ndarra
 # The runnable model
 
 
-class Transformer(nnx.Module):
-    """The compiled weights as a Flax NNX module; calling it returns the final residual."""
-
-    def __init__(self, program: CompiledProgram):
-        self.names = sorted(program.params)
-        for name in self.names:
-            setattr(self, _attr(name), nnx.Param(jnp.asarray(program.params[name])))
-        self.num_layers = program.config.num_layers
-        self.pad_id = program.token_ids[program.pad]
-        self.causal = program.config.causal
-
-    def weights(self) -> dict:
-        return {name: getattr(self, _attr(name))[...] for name in self.names}
-
-    def __call__(self, ids: jnp.ndarray, capture: bool = False):
-        x, cache = forward(
-            self.weights(), ids, num_layers=self.num_layers, pad_id=self.pad_id,
-            causal=self.causal, capture=capture,
-        )
-        return (x, cache) if capture else x
-
-
-def _attr(name: str) -> str:
-    return "w_" + name.replace(".", "_")
-
-
 @dataclass
 class ModelOutput:
     """tracr-like result of ``Model.apply``."""
@@ -235,7 +208,6 @@ class Model:
     def __init__(self, program: CompiledProgram):
         self.program = program
         self.config = program.config
-        self.module = Transformer(program)
         self.params_flat = {k: jnp.asarray(v) for k, v in program.params.items()}
         ids = program.token_ids
         self.bos_id, self.pad_id = ids[program.bos], ids[program.pad]

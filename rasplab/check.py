@@ -267,5 +267,6 @@ def check_reference(compiled: CompiledProgram, *, model: Any = None, name: str |
 
 
 __all__ = [
-    "check_reference", "check_program", "run_batch", "CheckResult", "Mismatch", "values_equal", "EXHAUSTIVE_LIMIT",
+    "check_reference", "check_program", "run_batch", "CheckResult", "Mismatch", "values_equal",
+    "EXHAUSTIVE_LIMIT",
 ]

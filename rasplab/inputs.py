@@ -183,11 +183,6 @@ def _registry():
     return registry
 
 
-def library_specs() -> list:
-    """Every library program spec, in the library's order."""
-    return list(_registry().list_programs())
-
-
 def override_spec(spec: Any, vocab: Sequence | None, max_seq_len: int | None) -> Any:
     """``spec`` with another vocabulary and/or length, or ``None`` if it cannot take them.
 

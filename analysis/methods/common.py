@@ -280,10 +280,6 @@ def metric_grad(exp: Experiment, edge_mask=None, *, kind: str = "projection") ->
     return metric_grads(exp, np.asarray(em, np.float32)[None], kind=kind)[0]
 
 
-def threshold_circuit(scores, threshold: float) -> np.ndarray:
-    return np.asarray(scores, np.float64) > threshold
-
-
 class Timer:
     """``with Timer() as t: ...`` then ``t.seconds``."""
 
@@ -303,6 +299,6 @@ __all__ = [
     "projection", "metric", "metrics", "metric_grad", "metric_grads",
     "metric_values_and_grads", "metric_function", "metric_args",
     "ablated_readout", "node_scores_from_edges", "circuit_nodes", "structural",
-    "reverse_topological_order", "threshold_circuit", "chunk_size", "grad_chunk_size",
+    "reverse_topological_order", "chunk_size", "grad_chunk_size",
     "Timer",
 ]
