@@ -52,8 +52,9 @@ from rasplab.compiler.model import attention, attention_mask, layer_params, mlp
 from rasplab.compiler.names import Edge, Node
 from rasplab.compiler.readout import Readout
 
+from .registry import ABLATIONS
+
 HIGHEST = jax.lax.Precision.HIGHEST
-ABLATIONS = ("zero", "mean", "resample")
 
 
 # ---------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from rasplab.compiler.jsonvalues import plain_value
 
 from . import methods as _methods
 from . import scoring
@@ -74,19 +75,7 @@ class Recovery:
         return scoring.plot_roc(self.roc_curves(), path, title=title)
 
 
-def plain(value):
-    """Plain JSON data: numpy arrays and scalars converted, NaN and infinities as None."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return plain(value.tolist())
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None  # JSON has no NaN; an undefined AUC is null
-    return value
+plain = plain_value  # the one JSON sanitiser (compiler/jsonvalues.py)
 
 
 @dataclass

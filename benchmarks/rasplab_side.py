@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rasplab.compiler.jsonvalues import plain_value
 
 REPO = Path(__file__).resolve().parent.parent
 FORWARD_BATCH = 256
@@ -281,14 +282,7 @@ def check_against_interpreter(
     }
 
 
-def _plain(x: Any) -> Any:
-    if x is None or isinstance(x, (bool, int, float, str)):
-        return x
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return repr(x)
+_plain = plain_value
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,8 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import jax_cache
 from .assemble import CompiledProgram
 from .errors import InputError
+
+jax_cache.enable()
 
 HIGHEST = jax.lax.Precision.HIGHEST
 MASKED = -1e30

@@ -19,7 +19,6 @@ JAX is imported only when a model has to be built.
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .compiler import CompiledProgram, compile_program, rasp
+from .compiler.jsonvalues import plain_value
 from .compiler.values import same_value as values_equal
 
 EXHAUSTIVE_LIMIT = 10_000
@@ -70,19 +70,9 @@ class CheckResult:
         d = asdict(self)
         d["ok"] = self.ok
         d["examples"] = [
-            {k: _jsonable(v) for k, v in asdict(m).items()} for m in self.examples
+            {k: plain_value(v) for k, v in asdict(m).items()} for m in self.examples
         ]
         return d
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return repr(v)
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    return repr(v)
 
 
 def _total_inputs(n_vocab: int, lengths: Sequence[int]) -> int:

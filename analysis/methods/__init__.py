@@ -24,6 +24,7 @@ build on the engine.
 
 from __future__ import annotations
 
+from ..registry import METHOD_NAMES
 from .acdc import DEFAULT_THRESHOLDS, acdc
 from .common import MethodFn, MethodResult
 from .eap import eap
@@ -38,6 +39,7 @@ METHODS: dict[str, MethodFn] = {
     "eap_ig": eap_ig,
     "sp": sp,
 }
+assert tuple(METHODS) == METHOD_NAMES, "analysis/registry.py lists the methods for the CLI"
 
 
 def canonical(name: str) -> str:

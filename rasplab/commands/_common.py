@@ -8,6 +8,7 @@ import math
 import sys
 from typing import Any
 
+from ..compiler.jsonvalues import plain_value
 from ..inputs import Target, parse_vocab, resolve_target
 
 PROGRAM_HELP = (
@@ -56,22 +57,7 @@ def target_from_args(args: argparse.Namespace, *, model_files: bool = True) -> T
     )
 
 
-def jsonable(value: Any) -> Any:
-    """Program values as plain JSON (tuples become lists, non-finite floats strings)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = list(value)
-        if isinstance(value, (set, frozenset)):
-            items.sort(key=repr)
-        return [jsonable(v) for v in items]
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if hasattr(value, "item"):  # numpy scalar
-        return jsonable(value.item())
-    return repr(value)
+jsonable = plain_value
 
 
 def print_json(data: Any) -> None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..analysis.registry import ABLATIONS
 from ..inputs import UsageError
 from ._common import add_program_arguments, format_table, positive_int, print_json, target_from_args
 
 ORDER = 60
-ABLATION_CHOICES = ("zero", "mean", "resample")
 INPUT_COLORS = {"q": "#1f77b4", "k": "#2ca02c", "v": "#9467bd", None: "#7f7f7f"}
 
 
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
         "interventions.",
     )
     add_program_arguments(p)
-    p.add_argument("--ablation", choices=ABLATION_CHOICES,
+    p.add_argument("--ablation", choices=ABLATIONS,
                    help="show the effective circuit under this ablation (default: the "
                    "structural circuit)")
     p.add_argument("--verify", action="store_true",

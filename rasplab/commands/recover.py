@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import math
 
+from ..analysis.registry import ABLATIONS, method_choices
 from ..inputs import UsageError
 from ._common import add_program_arguments, format_table, positive_int, print_json, target_from_args
 
 ORDER = 70
-METHOD_CHOICES = ("acdc", "eap", "eap-ig", "patching", "sp")
-ABLATION_CHOICES = ("zero", "mean", "resample")
+METHOD_CHOICES = method_choices()
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     )
     add_program_arguments(p)
     p.add_argument("--method", required=True, choices=METHOD_CHOICES, help="the method")
-    p.add_argument("--ablation", default="resample", choices=ABLATION_CHOICES,
+    p.add_argument("--ablation", default="resample", choices=ABLATIONS,
                    help="what a patched edge receives (default resample)")
     p.add_argument("--samples", type=positive_int, default=256, metavar="N",
                    help="clean inputs to sample (default 256)")

@@ -1,0 +1,28 @@
+"""The names analysis accepts, importable without JAX (the command line reads its choices
+from here): ablations and circuit-recovery methods."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Ablation(StrEnum):
+    """What a patched edge or node receives in place of the clean value."""
+
+    ZERO = "zero"  # zeros
+    MEAN = "mean"  # the per-position mean over a reference batch
+    RESAMPLE = "resample"  # the value on a paired corrupted input
+
+
+ABLATIONS: tuple[str, ...] = tuple(a.value for a in Ablation)
+
+#: Circuit-recovery methods, one module each in ``analysis/methods/`` (``-`` or ``_``).
+METHOD_NAMES: tuple[str, ...] = ("patching", "acdc", "eap", "eap_ig", "sp")
+
+
+def method_choices() -> list[str]:
+    """Method names as the command line spells them (``eap-ig``)."""
+    return [m.replace("_", "-") for m in METHOD_NAMES]
+
+
+__all__ = ["Ablation", "ABLATIONS", "METHOD_NAMES", "method_choices"]
