@@ -9,6 +9,7 @@ import pytest
 from rasplab.analysis import interventions as iv
 from rasplab.compiler import compile_program, rasp
 from rasplab.compiler.model import Model, attention, attention_mask, decode, layer_params
+from rasplab.programs import registry
 
 from tests.test_circuit import CASES
 
@@ -215,3 +216,23 @@ def test_graph_lookup_errors(reverse):
         g.edge_index("pos->L3.H0.v")
     with pytest.raises(KeyError):
         g.sender_index("L9.H9")
+
+
+@pytest.mark.parametrize("ablation", ["resample", "zero"])
+def test_jitted_vmap_closing_over_the_experiment_is_finite_and_equal(ablation):
+    """A jitted vmap that closes over the ablated values as constants gives the same,
+    finite read-outs as the form that passes them as arguments (an old note said the
+    closure form returned NaN on jax 0.10.2 CPU; this guards against it coming back)."""
+    spec = registry.get("reverse")
+    c = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
+    clean = spec.sample_clean(0, 64)
+    corrupted = spec.sample_corrupted(1, clean)
+    exp = iv.prepare(c, clean, ablation, corrupted=corrupted if ablation == "resample" else None,
+                     complete=True)
+    masks = np.random.default_rng(0).uniform(size=(32, exp.graph.n_edges)).astype(np.float32)
+    closure = jax.jit(jax.vmap(lambda m: exp.run(m).readout))(masks)
+    args = jax.jit(jax.vmap(
+        lambda m, p, i, a: iv.run_patched(exp.graph, p, i, a, m).readout,
+        in_axes=(0, None, None, None)))(masks, exp.params, exp.ids, exp.ablated)
+    assert np.isfinite(np.asarray(closure)).all()
+    np.testing.assert_allclose(np.asarray(closure), np.asarray(args), atol=1e-6)
