@@ -28,7 +28,6 @@ Everything returns plain JSON-ready dicts; nothing here raises for one bad progr
 
 from __future__ import annotations
 
-import itertools
 import os
 import statistics
 import subprocess
@@ -187,23 +186,6 @@ def measure_program(
     return rec
 
 
-def _inputs_for_check(
-    spec: Any, vocab: list, max_len: int, samples: int, seed: int, exhaustive_limit: int
-) -> tuple[list[list], bool]:
-    min_len = int(getattr(spec, "min_len", 1)) if spec is not None else 1
-    lengths = list(range(min_len, max_len + 1))
-    if sum(len(vocab) ** n for n in lengths) <= exhaustive_limit:
-        return [list(t) for n in lengths for t in itertools.product(vocab, repeat=n)], True
-    rng = np.random.default_rng(seed)
-    out: list[list] = []
-    if spec is not None and hasattr(spec, "sample_clean"):
-        out += [list(x) for x in spec.sample_clean(rng, samples // 2)]
-    while len(out) < samples:
-        n = lengths[int(rng.integers(0, len(lengths)))]
-        out.append([vocab[int(i)] for i in rng.integers(0, len(vocab), size=n)])
-    return out, False
-
-
 def check_against_interpreter(
     program: Any,
     compiled: Any,
@@ -216,69 +198,23 @@ def check_against_interpreter(
     inputs: list[list] | None = None,
     seed: int = 0,
     exhaustive_limit: int = EXHAUSTIVE_LIMIT,
-    batch: int = FORWARD_BATCH,
 ) -> dict[str, Any]:
-    """The compiled model against ``rasp.evaluate``, input by input, position by position.
+    """The compiled model against ``rasp.evaluate``: ``rasplab.check.check_program`` (the
+    library's checker), its result as this benchmark's record fields."""
+    from rasplab.check import check_program
 
-    Same rules as ``rasplab.check.check_program`` (every input when there are at most
-    ``exhaustive_limit``, else ``samples``: half from the spec's clean sampler, half
-    uniform; inputs the spec's ``valid`` rejects or on which the interpreter raises are
-    outside the domain, not mismatches; ``values_equal`` compares), but every batch is
-    ``batch`` rows at full width, the shape the throughput measurement already jitted, so
-    checking costs no further XLA compiles.
-    """
-    import jax.numpy as jnp
-    from rasplab.compiler import rasp
-    from rasplab.compiler.model import decode
-
-    from rasplab.check import values_equal
-
-    t0 = time.perf_counter()
-    exhaustive = False
-    if inputs is None:
-        inputs, exhaustive = _inputs_for_check(
-            spec, vocab, max_seq_len, samples, seed, exhaustive_limit
-        )
-    evaluate = rasp.causal_evaluate if compiled.config.causal else rasp.evaluate
-    domain: list[tuple[list, list]] = []
-    outside = 0
-    for xs in inputs:
-        if spec is not None and hasattr(spec, "is_valid") and not spec.is_valid(xs):
-            outside += 1
-            continue
-        try:
-            domain.append((xs, list(evaluate(program, xs))))
-        except Exception:  # noqa: BLE001 - the interpreter's "no value": outside the domain
-            outside += 1
-    mismatches = unclean = 0
-    examples: list[dict[str, Any]] = []
-    width = max_seq_len + 1
-    for start in range(0, len(domain), batch):
-        chunk = domain[start : start + batch]
-        ids = model.encode([xs for xs, _ in chunk], width=width)
-        if len(chunk) < batch:
-            ids = np.concatenate([ids, np.repeat(ids[:1], batch - len(chunk), axis=0)])
-        resid = np.asarray(model.forward(jnp.asarray(ids)))[: len(chunk)]
-        decoded, clean = decode(compiled, resid)
-        for b, (xs, expected) in enumerate(chunk):
-            got = decoded[b][1 : 1 + len(xs)]
-            bad = [i for i, (e, g) in enumerate(zip(expected, got)) if not values_equal(e, g)]
-            if bad or len(got) != len(expected):
-                mismatches += 1
-                if len(examples) < 3:
-                    examples.append(
-                        {"input": _plain(xs), "expected": _plain(expected), "got": _plain(got)}
-                    )
-            elif not clean[b, 1 : 1 + len(xs)].all():
-                unclean += 1
+    res = check_program(spec if spec is not None else program, vocab, max_seq_len,
+                        compiled=compiled, model=model, samples=samples, seed=seed,
+                        exhaustive_limit=exhaustive_limit, inputs=inputs, max_examples=3)
     return {
-        "check_inputs": len(domain),
-        "check_exhaustive": exhaustive,
-        "mismatches": mismatches,
-        "outside_domain": outside,
-        "unclean": unclean,
-        "check_s": time.perf_counter() - t0,
-        "mismatch_examples": examples,
+        "check_inputs": res.checked,
+        "check_exhaustive": res.exhaustive,
+        "mismatches": res.mismatches,
+        "outside_domain": res.outside_domain,
+        "unclean": res.unclean,
+        "check_s": res.seconds,
+        "mismatch_examples": [{"input": _plain(m.input), "expected": _plain(m.expected),
+                               "got": _plain(m.got)} for m in res.examples],
     }
 
 

@@ -179,7 +179,6 @@ def measure_point(
                 vocab=vocab,
                 max_seq_len=max_len,
                 inputs=inputs,
-                batch=batch,
             )
             rec.update(
                 check_inputs=res["check_inputs"],

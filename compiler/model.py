@@ -25,6 +25,7 @@ jax_cache.enable()
 
 HIGHEST = jax.lax.Precision.HIGHEST
 MASKED = -1e30
+CHUNK = 4096  # most inputs per forward pass in Model.run_batch
 
 
 def _einsum(spec: str, *xs):
@@ -282,25 +283,44 @@ class Model:
             return self._fwd_cache(self.params_flat, ids)
         return self._fwd(self.params_flat, ids)[0]
 
-    def run(self, inputs: Sequence[Sequence], *, strict: bool = False) -> list[list]:
-        """Decoded outputs (without the BOS position) for a batch of token sequences."""
+    def run_batch(self, inputs: Sequence[Sequence]) -> tuple[list[list], list[np.ndarray]]:
+        """Decoded outputs (without BOS) and per-position clean flags for token sequences
+        of any lengths, in one forward pass per chunk.
+
+        Every input is padded to the full width and each chunk's row count is rounded up
+        to a power of two (at most ``CHUNK``), so checking many inputs compiles the forward
+        pass once or twice, not once per length or batch size.
+        """
         inputs = [list(s) for s in inputs]
+        decoded_all: list[list] = []
+        clean_all: list[np.ndarray] = []
         if not inputs:
-            return []
-        # One shape per batch-size bucket: full width, batch rounded up to a power of two,
-        # so checking many inputs compiles the forward pass once or twice, not per length.
-        ids = self.encode(inputs, width=self.config.max_seq_len + 1)
-        rows = 1 << (len(inputs) - 1).bit_length()
-        ids = np.concatenate([ids, np.repeat(ids[:1], rows - len(inputs), axis=0)])
-        resid = np.asarray(self.forward(ids))[: len(inputs)]
-        decoded, clean = decode(self.program, resid)
-        out = []
-        for b, seq in enumerate(inputs):
-            n = len(seq)
-            if strict and not clean[b, 1 : 1 + n].all():
-                raise InputError(f"input {b} {seq!r} gave an unclean read-out (outside the domain)")
-            out.append(decoded[b][1 : 1 + n])
-        return out
+            return decoded_all, clean_all
+        rows = min(CHUNK, 1 << (len(inputs) - 1).bit_length())
+        for start in range(0, len(inputs), rows):
+            chunk = inputs[start : start + rows]
+            ids = self.encode(chunk, width=self.config.max_seq_len + 1)
+            ids = np.concatenate([ids, np.repeat(ids[:1], rows - len(chunk), axis=0)])
+            resid = np.asarray(self.forward(ids))[: len(chunk)]
+            decoded, clean = decode(self.program, resid)
+            for b, seq in enumerate(chunk):
+                decoded_all.append(decoded[b][1 : 1 + len(seq)])
+                clean_all.append(clean[b, 1 : 1 + len(seq)])
+        return decoded_all, clean_all
+
+    def run(self, inputs: Sequence[Sequence], *, strict: bool = False) -> list[list]:
+        """Decoded outputs (without the BOS position) for a batch of token sequences.
+
+        ``strict``: raise ``InputError`` where a read-out is not clean (on an exact model,
+        an input outside the program's domain).
+        """
+        decoded, clean = self.run_batch(inputs)
+        if strict:
+            for b, ok in enumerate(clean):
+                if not ok.all():
+                    raise InputError(f"input {b} {list(inputs[b])!r} gave an unclean read-out "
+                                     "(outside the domain)")
+        return decoded
 
     def __call__(self, inputs: Sequence[Sequence]) -> list[list]:
         return self.run(inputs)

@@ -32,7 +32,6 @@ from .compiler.jsonvalues import plain_value
 from .compiler.values import same_value as values_equal
 
 EXHAUSTIVE_LIMIT = 10_000
-CHUNK = 4096  # inputs per forward pass
 
 
 @dataclass
@@ -94,30 +93,10 @@ def _random_inputs(
 
 
 def run_batch(model: Any, inputs: list[list]) -> tuple[list[list], list[bool]]:
-    """Decoded outputs of ``model`` on ``inputs`` and whether each read-out was clean.
-
-    Inputs of every length go through the forward pass together, padded to the model's
-    full width, in chunks of one fixed row count (a power of two, at most ``CHUNK``), so
-    the jitted forward pass is compiled once however many lengths there are.
-    """
-    from .compiler.model import decode
-
-    if not inputs:
-        return [], []
-    width = model.config.max_seq_len + 1
-    rows = min(CHUNK, 1 << (len(inputs) - 1).bit_length())
-    decoded_all: list[list] = []
-    clean_all: list[bool] = []
-    for start in range(0, len(inputs), rows):
-        chunk = inputs[start : start + rows]
-        ids = model.encode(chunk, width=width)
-        ids = np.concatenate([ids, np.repeat(ids[:1], rows - len(chunk), axis=0)])
-        resid = np.asarray(model.forward(ids))[: len(chunk)]
-        decoded, clean = decode(model.program, resid)
-        for b, xs in enumerate(chunk):
-            decoded_all.append(decoded[b][1 : 1 + len(xs)])
-            clean_all.append(bool(clean[b, 1 : 1 + len(xs)].all()))
-    return decoded_all, clean_all
+    """Decoded outputs of ``model`` on ``inputs`` and whether each whole read-out was
+    clean (``Model.run_batch``: one compiled shape for every length)."""
+    decoded, clean = model.run_batch(inputs)
+    return decoded, [bool(c.all()) for c in clean]
 
 
 def check_program(
@@ -134,8 +113,11 @@ def check_program(
     seed: int = 0,
     max_examples: int = 5,
     name: str | None = None,
+    inputs: Sequence[Sequence] | None = None,
 ) -> CheckResult:
     """Compare the compiled model with the interpreter; see the module docstring.
+
+    ``inputs`` replaces the enumerated or sampled inputs with the given ones.
 
     ``program`` is a RASP SOp or a library ``ProgramSpec`` (then ``vocab``,
     ``max_seq_len`` and ``min_len`` default to the spec's, and its ``valid`` and clean
@@ -172,8 +154,10 @@ def check_program(
     evaluate = rasp.causal_evaluate if causal else rasp.evaluate
 
     lengths = list(range(min_len, max_seq_len + 1))
-    exhaustive = _total_inputs(len(vocab), lengths) <= exhaustive_limit
-    if exhaustive:
+    exhaustive = inputs is None and _total_inputs(len(vocab), lengths) <= exhaustive_limit
+    if inputs is not None:
+        candidates = [list(xs) for xs in inputs]
+    elif exhaustive:
         candidates = [list(xs) for n in lengths for xs in itertools.product(vocab, repeat=n)]
     else:
         candidates = _random_inputs(spec, vocab, lengths, samples, seed)

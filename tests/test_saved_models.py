@@ -9,8 +9,9 @@ import json
 import textwrap
 
 import pytest
-from rasplab.cli import main
 from rasplab.compiler import model_file
+
+from rasplab.cli import main
 
 PROGRAM = textwrap.dedent("""
     from rasplab.compiler import rasp
