@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rasplab.compiler.assemble import CompiledProgram
 from rasplab.compiler.circuit import EdgeRecord
+from rasplab.programs.corruptions import SAME_LENGTH, sample_corrupted
 
 from .interventions import (
     ABLATIONS,
@@ -100,6 +101,7 @@ class GroundTruth:
     verification: Verification
     samples: int
     passes: int = 0
+    corruption: str | None = None  # resample: the corrupted inputs' distribution
 
     @property
     def edges(self) -> list[EdgeRecord]:
@@ -118,7 +120,8 @@ class GroundTruth:
     def to_dict(self) -> dict:
         edges = [{"from": e.sender, "to": e.receiver, "input": e.input,
                   "carries": list(e.carries), "constant": e.constant} for e in self.edges]
-        return {"program": self.program, "ablation": self.ablation, "samples": self.samples,
+        return {"program": self.program, "ablation": self.ablation,
+                "corruption": self.corruption, "samples": self.samples,
                 "edges": edges, "removed": self.removed, **self.verification.to_dict()}
 
 
@@ -208,7 +211,7 @@ def effective_circuit(exp: Experiment, *, program: str = "", start=None) -> Grou
     """The circuit ``exp.ablation`` can see on ``exp``'s dataset, searched and verified."""
     mask, passes = search(exp, start)
     return GroundTruth(program or exp.compiled.output, exp.ablation, exp.graph, mask,
-                       verify(exp, mask), int(exp.ids.shape[0]), passes)
+                       verify(exp, mask), int(exp.ids.shape[0]), passes, exp.corruption)
 
 
 def structural_truth(exp: Experiment, *, program: str = "") -> GroundTruth:
@@ -220,7 +223,7 @@ def structural_truth(exp: Experiment, *, program: str = "") -> GroundTruth:
     """
     mask = _structural_mask(exp.graph)
     return GroundTruth(program or exp.compiled.output, exp.ablation, exp.graph, mask,
-                       verify(exp, mask), int(exp.ids.shape[0]), 0)
+                       verify(exp, mask), int(exp.ids.shape[0]), 0, exp.corruption)
 
 
 # ---------------------------------------------------------------------------------------
@@ -230,23 +233,25 @@ def structural_truth(exp: Experiment, *, program: str = "") -> GroundTruth:
 def ground_truth(
     compiled: CompiledProgram, clean: Sequence[Sequence], ablation: str = "resample", *,
     corrupted: Sequence[Sequence] | None = None, reference: Sequence[Sequence] | None = None,
-    complete: bool = False, program: str = "",
+    complete: bool = False, program: str = "", corruption: str | None = None,
 ) -> GroundTruth:
     """The effective circuit of ``compiled`` under ``ablation`` on the given inputs.
 
-    ``corrupted`` (same length as ``clean``, paired row by row) is needed for resample;
+    ``corrupted`` (paired with ``clean`` row by row; ``corruption`` names its
+    distribution) is needed for resample;
     ``reference`` is the dataset mean ablation averages over (default ``clean``).
     ``complete`` searches within the complete graph's edge list (the result is the same
     set; its mask then indexes the complete graph).
     """
     exp = prepare(compiled, clean, ablation, corrupted=corrupted, reference=reference,
-                  complete=complete)
+                  complete=complete, corruption=corruption)
     return effective_circuit(exp, program=program)
 
 
 def ground_truths(
     compiled: CompiledProgram, clean: Sequence[Sequence], corrupted: Sequence[Sequence], *,
     ablations: Sequence[str] = ABLATIONS, complete: bool = False, program: str = "",
+    corruption: str | None = None,
 ) -> dict[str, GroundTruth]:
     """``{"structural": ..., "zero": ..., "mean": ..., "resample": ...}`` on one dataset.
 
@@ -257,42 +262,43 @@ def ground_truths(
     out["structural"] = structural_truth(zero, program=program)
     for ablation in ablations:
         exp = zero if ablation == "zero" else prepare(
-            compiled, clean, ablation, corrupted=corrupted, complete=complete)
+            compiled, clean, ablation, corrupted=corrupted, complete=complete,
+            corruption=corruption)
         out[ablation] = effective_circuit(exp, program=program)
     return out
 
 
-def sample_dataset(spec, n: int = DEFAULT_SAMPLES, seed: int = 0
-                   ) -> tuple[list[list], list[list]]:
-    """Clean inputs and their paired corrupted inputs from a library ``ProgramSpec``."""
+def sample_dataset(spec, n: int = DEFAULT_SAMPLES, seed: int = 0,
+                   corruption: str = SAME_LENGTH) -> tuple[list[list], list[list]]:
+    """Clean inputs from a library ``ProgramSpec`` and their paired corrupted inputs drawn
+    from the named ``corruption`` distribution (``programs/corruptions.py``)."""
     rng = np.random.default_rng(seed)
     clean = spec.sample_clean(rng, n)
-    return clean, spec.sample_corrupted(rng, clean)
+    return clean, sample_corrupted(spec, rng, clean, corruption)
 
 
 def for_program(
-    spec_or_name, ablation: str = "resample", *, samples: int = DEFAULT_SAMPLES, seed: int = 0,
+    spec, ablation: str = "resample", *, samples: int = DEFAULT_SAMPLES, seed: int = 0,
     compiled: CompiledProgram | None = None, complete: bool = False,
+    corruption: str = SAME_LENGTH,
 ) -> GroundTruth:
-    """Ground truth for a library program (a ``ProgramSpec`` or its name).
+    """Ground truth for a library program (a ``ProgramSpec``: ``rasplab.programs.get``).
 
     ``ablation`` may also be ``"structural"`` (the planted circuit verified under zero).
     """
-    spec = spec_or_name
-    if isinstance(spec_or_name, str):
-        from rasplab.programs import registry
-
-        spec = registry.get(spec_or_name)
+    if isinstance(spec, str):
+        raise TypeError(f"for_program takes a ProgramSpec, not a name: pass "
+                        f"rasplab.programs.get({spec!r})")
     if compiled is None:
         from rasplab.compiler import compile_program
 
         compiled = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
-    clean, corrupted = sample_dataset(spec, samples, seed)
+    clean, corrupted = sample_dataset(spec, samples, seed, corruption)
     if ablation == "structural":
         exp = prepare(compiled, clean, "zero", complete=complete)
         return structural_truth(exp, program=spec.name)
     return ground_truth(compiled, clean, ablation, corrupted=corrupted, complete=complete,
-                        program=spec.name)
+                        program=spec.name, corruption=corruption)
 
 
 __all__ = [

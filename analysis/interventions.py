@@ -705,6 +705,7 @@ class Experiment:
     ablated: jnp.ndarray = field(repr=False)  # [senders, B, T, d]
     clean: Run = field(repr=False)  # captured clean run
     corrupted_ids: jnp.ndarray | None = field(default=None, repr=False)
+    corruption: str | None = None  # the named distribution of the corrupted inputs
 
     @property
     def real(self) -> jnp.ndarray:
@@ -754,12 +755,14 @@ class Experiment:
 def prepare(
     compiled: CompiledProgram, inputs: Sequence[Sequence], ablation: str = "resample", *,
     corrupted: Sequence[Sequence] | None = None, reference: Sequence[Sequence] | None = None,
-    complete: bool = False, graph: EdgeGraph | None = None,
+    complete: bool = False, graph: EdgeGraph | None = None, corruption: str | None = None,
 ) -> Experiment:
     """Encode the inputs (all to one width), run the clean model and the ablation source.
 
-    ``corrupted`` pairs with ``inputs`` row by row (resample). ``reference`` is the dataset
-    whose per-position mean ``mean`` ablation uses (default: ``inputs``).
+    ``corrupted`` pairs with ``inputs`` row by row (resample); ``corruption`` names the
+    distribution it was drawn from (``programs/corruptions.py``; default ``"given"``), and
+    every truth and score computed on the experiment carries that name. ``reference`` is
+    the dataset whose per-position mean ``mean`` ablation uses (default: ``inputs``).
     """
     if ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablation!r}; use one of {', '.join(ABLATIONS)}")
@@ -781,7 +784,10 @@ def prepare(
         graph, params, ablation, ids=ids, corrupted_ids=corrupted_ids, reference_ids=ref_ids,
     ), ids)
     clean = capture(graph, params, ids)
-    return Experiment(compiled, graph, params, ids, ablation, ablated, clean, corrupted_ids)
+    if ablation == "resample":
+        corruption = corruption or "given"
+    return Experiment(compiled, graph, params, ids, ablation, ablated, clean, corrupted_ids,
+                      corruption if ablation == "resample" else None)
 
 
 __all__ = [

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from rasplab.compiler.jsonvalues import plain_value
+from rasplab.programs.corruptions import SAME_LENGTH, check_name
 
 from . import methods as _methods
 from . import scoring
@@ -54,7 +55,8 @@ class Recovery:
         """JSON-ready: the scores flat at the top level, plus the circuits."""
         g = self.experiment.graph
         out = {"program": self.program, "method": self.method, "ablation": self.ablation,
-               "samples": self.samples, "seed": self.seed, **self.scores,
+               "corruption": self.experiment.corruption, "samples": self.samples,
+               "seed": self.seed, **self.scores,
                "circuit": self.result.circuit_keys(g) if self.result.circuit is not None
                else None,
                "target": self.truth.keys}
@@ -91,8 +93,9 @@ class Session:
     """Caches compiled programs, experiments and ground truths for a set of runs."""
 
     def __init__(self, *, samples: int = DEFAULT_SAMPLES, seed: int = 0,
-                 complete: bool = True):
+                 complete: bool = True, corruption: str = SAME_LENGTH):
         self.samples, self.seed, self.complete = samples, seed, complete
+        self.corruption = check_name(corruption)
         self._programs: dict[str, _Program] = {}
         self._experiments: dict[tuple[str, str], Experiment] = {}
         self._truths: dict[tuple[str, str], GroundTruth] = {}
@@ -111,7 +114,7 @@ class Session:
                 from rasplab.compiler import compile_program
 
                 compiled = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
-            clean, corrupted = sample_dataset(spec, self.samples, self.seed)
+            clean, corrupted = sample_dataset(spec, self.samples, self.seed, self.corruption)
             self._programs[name] = _Program(name, spec, compiled, clean, corrupted)
         return self._programs[name]
 
@@ -130,7 +133,8 @@ class Session:
                 graph = edge_graph(p.compiled, complete=self.complete)
             self._experiments[key] = prepare(
                 p.compiled, p.clean, ablation,
-                corrupted=p.corrupted if ablation == "resample" else None, graph=graph)
+                corrupted=p.corrupted if ablation == "resample" else None, graph=graph,
+                corruption=self.corruption)
         return self._experiments[key]
 
     def truth(self, program, ablation: str) -> GroundTruth:
@@ -155,9 +159,10 @@ class Session:
 
 def recover(program, method: str, ablation: str = "resample", *,
             samples: int = DEFAULT_SAMPLES, seed: int = 0, complete: bool = True,
-            options: dict | None = None, compiled=None) -> Recovery:
+            options: dict | None = None, compiled=None, corruption: str = SAME_LENGTH
+            ) -> Recovery:
     """Run one method on one program under one ablation and score it."""
-    session = Session(samples=samples, seed=seed, complete=complete)
+    session = Session(samples=samples, seed=seed, complete=complete, corruption=corruption)
     session.program(program, compiled=compiled)
     return session.run(program, method, ablation, options=options)
 
@@ -165,7 +170,8 @@ def recover(program, method: str, ablation: str = "resample", *,
 def sweep(programs: Iterable, methods: Sequence[str] = METHOD_NAMES,
           ablations: Sequence[str] = ("resample", "zero"), *, samples: int = DEFAULT_SAMPLES,
           seed: int = 0, options: dict[str, dict] | None = None, progress: bool = True,
-          session: Session | None = None, on_error: str = "record") -> list:
+          session: Session | None = None, on_error: str = "record",
+          corruption: str = SAME_LENGTH) -> list:
     """Every method on every program under every ablation.
 
     Returns ``Recovery`` objects, and for a program that fails to compile or to run
@@ -174,7 +180,7 @@ def sweep(programs: Iterable, methods: Sequence[str] = METHOD_NAMES,
     """
     from tqdm.auto import tqdm
 
-    session = session or Session(samples=samples, seed=seed)
+    session = session or Session(samples=samples, seed=seed, corruption=corruption)
     programs = list(programs)
     methods = [_methods.canonical(m) for m in methods]
     jobs = [(p, m, a) for p in programs for a in ablations for m in methods]

@@ -177,3 +177,43 @@ def test_whole_library(name):
         v = out[ablation].verification
         assert v.ok, (name, ablation, v)
         assert set(out[ablation].keys) <= set(out["structural"].keys)
+
+
+# ---------------------------------------------------------------------------------------
+# Corruption distributions (programs/corruptions.py)
+
+
+def test_reverse_resample_truth_depends_on_the_corruption():
+    """Same-length corruptions hide the length machinery from resample ablation; corrupted
+    inputs of any length make it part of the truth (README: why truth depends on the
+    ablation and the distribution)."""
+    from rasplab.programs.corruptions import sample_corrupted
+
+    spec = registry.get("reverse")
+    c = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
+    same = gt.for_program(spec, "resample", samples=128, compiled=c)
+    anyl = gt.for_program(spec, "resample", samples=128, compiled=c, corruption="any-length")
+    assert same.corruption == "same-length" and anyl.corruption == "any-length"
+    assert same.keys == ["embed->L3.H0.v", "L3.H0->output"]
+    length_edges = {"L0.H0->L0.MLP", "L0.MLP->L1.MLP", "L1.MLP->L2.MLP", "L2.MLP->L3.H0.q"}
+    assert length_edges <= set(anyl.keys) and not length_edges & set(same.keys)
+    clean = spec.sample_clean(0, 64)
+    assert all(len(a) == len(b) for a, b in zip(clean, sample_corrupted(spec, 1, clean)))
+    assert any(len(a) != len(b) for a, b in zip(clean, sample_corrupted(spec, 1, clean,
+                                                                        "any-length")))
+
+
+def test_counterfactual_corruption_changes_its_variable():
+    from rasplab.compiler import rasp as r
+    from rasplab.programs.corruptions import sample_corrupted, sops_by_label
+
+    spec = registry.get("reverse")
+    length = sops_by_label(spec.build())["length"]
+    clean = spec.sample_clean(0, 32)
+    corrupted = sample_corrupted(spec, 1, clean, "counterfactual:length")
+    changed = [r.evaluate(length, a) != r.evaluate(length, b) for a, b in zip(clean, corrupted)]
+    assert all(changed)
+    with pytest.raises(ValueError, match="no variable 'nope'"):
+        sample_corrupted(spec, 1, clean, "counterfactual:nope")
+    with pytest.raises(ValueError, match="unknown corruption"):
+        sample_corrupted(spec, 1, clean, "sideways")

@@ -49,6 +49,23 @@ def add_program_arguments(
                             "using the model's reference table")
 
 
+CORRUPTION_HELP = (
+    "how resample ablation's corrupted inputs are drawn: same-length (default: other tokens, "
+    "the clean input's length, so length-only machinery is invisible), any-length, or "
+    "counterfactual:VARIABLE (change that program variable, keep the others where possible)"
+)
+
+
+def corruption_name(text: str) -> str:
+    """argparse type for ``--corruption``."""
+    from ..programs.corruptions import check_name
+
+    try:
+        return check_name(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def target_from_args(args: argparse.Namespace, *, model_files: bool = True) -> Target:
     vocab = parse_vocab(args.vocab) if getattr(args, "vocab", None) is not None else None
     return resolve_target(

@@ -19,7 +19,15 @@ from pathlib import Path
 
 from ..analysis.registry import ABLATIONS
 from ..inputs import UsageError
-from ._common import add_program_arguments, format_table, positive_int, print_json, target_from_args
+from ._common import (
+    CORRUPTION_HELP,
+    add_program_arguments,
+    corruption_name,
+    format_table,
+    positive_int,
+    print_json,
+    target_from_args,
+)
 
 ORDER = 60
 INPUT_COLORS = {"q": "#1f77b4", "k": "#2ca02c", "v": "#9467bd", None: "#7f7f7f"}
@@ -38,6 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--ablation", choices=ABLATIONS,
                    help="show the effective circuit under this ablation (default: the "
                    "structural circuit)")
+    p.add_argument("--corruption", type=corruption_name, default="same-length",
+                   metavar="NAME", help=CORRUPTION_HELP)
     p.add_argument("--verify", action="store_true",
                    help="run the interventions: faithfulness and minimality")
     p.add_argument("--samples", type=positive_int, default=256, metavar="N",
@@ -163,14 +173,18 @@ def run(args: argparse.Namespace) -> int:
         from rasplab.analysis import ground_truth as gt
         from rasplab.analysis.interventions import prepare
 
-        clean, corrupted = gt.sample_dataset(spec, args.samples, args.seed)
+        try:
+            clean, corrupted = gt.sample_dataset(spec, args.samples, args.seed,
+                                                 args.corruption)
+        except (ValueError, AttributeError) as err:
+            raise UsageError(f"--corruption {args.corruption}: {err}") from None
         try:
             if args.ablation is None:
                 truth = gt.structural_truth(prepare(compiled, clean, "zero"),
                                             program=target.name)
             else:
                 truth = gt.ground_truth(compiled, clean, args.ablation, corrupted=corrupted,
-                                        program=target.name)
+                                        program=target.name, corruption=args.corruption)
         except ValueError as err:
             raise UsageError(str(err)) from None
         edges = [e.to_json() for e in truth.edges]
@@ -185,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
                 "variables": circuit["variables"]}
         if truth is not None:
             data["samples"] = truth.samples
+            data["corruption"] = truth.corruption
         if args.verify and truth is not None:
             v = truth.verification
             data["ablation"] = v.ablation
@@ -198,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     stats = compiled.stats()
+    if truth is not None and truth.corruption:
+        which += f" ({truth.corruption} corruption)"
     print(f"{target.name}: {which} circuit, {len(edges)} edges over "
           f"{len(circuit['nodes'])} nodes ({stats['layers']} layers, "
           f"{stats['heads_total']} heads)")

@@ -17,7 +17,15 @@ import math
 
 from ..analysis.registry import ABLATIONS, method_choices
 from ..inputs import UsageError
-from ._common import add_program_arguments, format_table, positive_int, print_json, target_from_args
+from ._common import (
+    CORRUPTION_HELP,
+    add_program_arguments,
+    corruption_name,
+    format_table,
+    positive_int,
+    print_json,
+    target_from_args,
+)
 
 ORDER = 70
 METHOD_CHOICES = method_choices()
@@ -55,6 +63,8 @@ def register(subparsers) -> None:
     p.add_argument("--method", required=True, choices=METHOD_CHOICES, help="the method")
     p.add_argument("--ablation", default="resample", choices=ABLATIONS,
                    help="what a patched edge receives (default resample)")
+    p.add_argument("--corruption", type=corruption_name, default="same-length",
+                   metavar="NAME", help=CORRUPTION_HELP)
     p.add_argument("--samples", type=positive_int, default=256, metavar="N",
                    help="clean inputs to sample (default 256)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -83,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from rasplab.analysis.recover import Session, plain
 
     options = dict(args.options)
-    session = Session(samples=args.samples, seed=args.seed)
+    session = Session(samples=args.samples, seed=args.seed, corruption=args.corruption)
     session.program(spec, compiled=compiled)
     try:
         rec = session.run(spec, args.method, args.ablation, options=options)
@@ -103,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
         print_json(plain(data))  # an undefined AUC is null
         return 0
     g = rec.experiment.graph
-    print(f"{target.name}: {rec.method} under {rec.ablation} ablation, {rec.samples} inputs "
-          f"(seed {rec.seed}); {s['n_edges']} structural edges of {s['n_edges_complete']} "
+    corr = f", {rec.experiment.corruption} corruption" if rec.experiment.corruption else ""
+    print(f"{target.name}: {rec.method} under {rec.ablation} ablation{corr}, {rec.samples} "
+          f"inputs (seed {rec.seed}); {s['n_edges']} structural edges of {s['n_edges_complete']} "
           f"in the complete graph; {s['seconds']:.2f} s")
     print(f"target (ablation-matched, {s['target_edges']} edges): "
           + ", ".join(rec.truth.keys))
