@@ -62,6 +62,7 @@ from .interventions import (
 )
 
 DEFAULT_SAMPLES = 256
+ORDERS = 4  # pruning orders tried to decide whether a minimal circuit is unique
 
 
 @dataclass
@@ -102,6 +103,17 @@ class GroundTruth:
     samples: int
     passes: int = 0
     corruption: str | None = None  # resample: the corrupted inputs' distribution
+    alternatives: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    @property
+    def unique(self) -> bool | None:
+        """Whether pruning in several orders found only this circuit (None: not checked)."""
+        return None if not self.alternatives else len(self.alternatives) == 1
+
+    def alternative_keys(self) -> list[list[str]]:
+        """Each distinct minimal circuit found, as edge names."""
+        masks = self.alternatives or [self.mask]
+        return [[self.graph.edge_keys[i] for i in np.flatnonzero(m > 0.5)] for m in masks]
 
     @property
     def edges(self) -> list[EdgeRecord]:
@@ -122,6 +134,8 @@ class GroundTruth:
                   "carries": list(e.carries), "constant": e.constant} for e in self.edges]
         return {"program": self.program, "ablation": self.ablation,
                 "corruption": self.corruption, "samples": self.samples,
+                "unique": self.unique,
+                "alternatives": self.alternative_keys() if self.alternatives else None,
                 "edges": edges, "removed": self.removed, **self.verification.to_dict()}
 
 
@@ -163,9 +177,10 @@ def verify(exp: Experiment, mask: Sequence[float], *, batch_size: int | None = N
 
 def search(
     exp: Experiment, start: Sequence[float] | None = None, *, max_passes: int = 20,
-    chunk: int | None = None,
+    chunk: int | None = None, order: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Greedy reverse-topological pruning to a fixed point; returns ``(mask, passes)``.
+    """Greedy pruning to a fixed point; returns ``(mask, passes)``. Edges are tried in
+    ``order`` (default: reverse topological).
 
     Equivalent to trying the edges one by one, but evaluated ``chunk`` at a time (default
     ``MIN_BUCKET``, or the vmapped batch size if larger), speculatively: the chunk's masks
@@ -181,9 +196,10 @@ def search(
             f"ablating the complement of the starting circuit already changes outputs "
             f"under {exp.ablation} ablation; start from a larger circuit"
         )
-    order = sorted(range(graph.n_edges), key=lambda e: (
-        graph.receiver_slot[graph.edges[e][1]], graph.edges[e][1],
-        graph.sender_slot[graph.edges[e][0]], graph.edges[e][0]), reverse=True)
+    if order is None:
+        order = sorted(range(graph.n_edges), key=lambda e: (
+            graph.receiver_slot[graph.edges[e][1]], graph.edges[e][1],
+            graph.sender_slot[graph.edges[e][0]], graph.edges[e][0]), reverse=True)
     passes = 0
     while passes < max_passes:
         passes += 1
@@ -207,11 +223,39 @@ def search(
     return mask, passes
 
 
-def effective_circuit(exp: Experiment, *, program: str = "", start=None) -> GroundTruth:
-    """The circuit ``exp.ablation`` can see on ``exp``'s dataset, searched and verified."""
+def minimal_circuits(exp: Experiment, *, orders: int = ORDERS, seed: int = 0,
+                     start=None) -> list[np.ndarray]:
+    """Minimal faithful circuits found by pruning in ``orders`` different orders (reverse
+    topological first, then seeded random permutations), each distinct one once, in the
+    order found. One circuit means the search found no alternative (evidence that the
+    minimal circuit is unique, not a proof); several mean redundant routes."""
+    rng = np.random.default_rng(seed)
+    found: list[np.ndarray] = []
+    for k in range(orders):
+        order = None if k == 0 else [int(e) for e in rng.permutation(exp.graph.n_edges)]
+        mask, _ = search(exp, start, order=order)
+        if not any(np.array_equal(mask, m) for m in found):
+            found.append(mask)
+    return found
+
+
+def effective_circuit(exp: Experiment, *, program: str = "", start=None,
+                      orders: int = 1) -> GroundTruth:
+    """The circuit ``exp.ablation`` can see on ``exp``'s dataset, searched and verified.
+
+    With ``orders > 1`` the search is repeated in other orders (``minimal_circuits``);
+    every distinct minimal circuit is verified and kept in ``alternatives``.
+    """
     mask, passes = search(exp, start)
+    alternatives: list[np.ndarray] = []
+    if orders > 1:
+        alternatives = minimal_circuits(exp, orders=orders, start=start)
+        for alt in alternatives[1:]:
+            if not verify(exp, alt).ok:
+                raise RuntimeError("a pruned circuit failed its own verification")
     return GroundTruth(program or exp.compiled.output, exp.ablation, exp.graph, mask,
-                       verify(exp, mask), int(exp.ids.shape[0]), passes, exp.corruption)
+                       verify(exp, mask), int(exp.ids.shape[0]), passes, exp.corruption,
+                       alternatives)
 
 
 def structural_truth(exp: Experiment, *, program: str = "") -> GroundTruth:

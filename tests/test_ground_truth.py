@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 from rasplab.analysis import ground_truth as gt
 from rasplab.analysis import interventions as iv
-from rasplab.compiler import compile_program
+from rasplab.compiler import compile_program, rasp
 from rasplab.programs import registry
 
 from tests.test_circuit import CASES
@@ -217,3 +217,62 @@ def test_counterfactual_corruption_changes_its_variable():
         sample_corrupted(spec, 1, clean, "counterfactual:nope")
     with pytest.raises(ValueError, match="unknown corruption"):
         sample_corrupted(spec, 1, clean, "sideways")
+
+
+# ---------------------------------------------------------------------------------------
+# Uniqueness: redundant routes give a set of minimal circuits
+
+
+def _two_route_copy():
+    """A copy head duplicated: two heads each write the whole answer, so the output keeps
+    its value (doubled read-out, same decoded value) with either head zero-ablated."""
+    import dataclasses
+
+    from rasplab.compiler.assemble import Component
+    from rasplab.compiler.circuit import planted_circuit
+
+    sop = rasp.Aggregate(rasp.Select(rasp.indices, rasp.indices, rasp.Comparison.EQ),
+                         rasp.tokens).named("copy")
+    c = compile_program(sop, ["a", "b", "c"], 4)
+    params = dict(c.params)
+    for x in "qkvo":
+        params[f"layers.0.attn.{x}"] = np.concatenate([params[f"layers.0.attn.{x}"]] * 2)
+    h0 = next(comp for comp in c.components if comp.name == "L0.H0")
+    twin = dataclasses.replace(
+        c, params=params, circuit=None,
+        config=dataclasses.replace(c.config, num_heads=2, heads_per_layer=[2]),
+        components=[*c.components, Component("L0.H1", 0, "attn", h0.node, h0.op, 1, 1)])
+    twin.circuit = planted_circuit(twin)
+    return twin
+
+
+def test_redundant_routes_give_a_set_of_truths_and_either_route_scores_full():
+    from rasplab.analysis.methods.common import MethodResult
+    from rasplab.analysis.scoring import score
+
+    twin = _two_route_copy()
+    clean = [list(x) for x in ("abca", "cab", "b", "ccba")]
+    exp = iv.prepare(twin, clean, "zero")
+    truth = gt.effective_circuit(exp, orders=6)
+    assert truth.unique is False and len(truth.alternatives) == 2
+    routes = [set(keys) for keys in truth.alternative_keys()]
+    assert any("L0.H0->output" in r and "L0.H1->output" not in r for r in routes)
+    assert any("L0.H1->output" in r and "L0.H0->output" not in r for r in routes)
+    for alt in truth.alternatives:  # each route alone is faithful and minimal
+        assert gt.verify(exp, alt).ok
+    for route in routes:  # a method that ranks exactly one route first is not penalised
+        scores = np.array([1.0 if k in route else 0.0 for k in exp.graph.edge_keys])
+        result = MethodResult("oracle", scores, np.zeros(exp.graph.n_senders))
+        s = score(exp, result, truth, with_faithfulness=False)
+        assert s["edge_auc"] == 1.0 and s["target_alternatives"] == 2
+
+
+def test_reverse_truth_is_unique_under_every_ablation():
+    spec = registry.get("reverse")
+    c = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
+    clean, corrupted = gt.sample_dataset(spec, 128, 0)
+    for ablation in ("zero", "mean", "resample"):
+        exp = iv.prepare(c, clean, ablation, corrupted=corrupted)
+        truth = gt.effective_circuit(exp, orders=4)
+        assert truth.unique, ablation
+        assert truth.keys == gt.effective_circuit(exp).keys  # the greedy truth
