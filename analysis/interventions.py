@@ -543,6 +543,24 @@ def _jitted_chunk(graph: EdgeGraph, with_nodes: bool, effects: bool, batch_size:
     return jax.jit(many)
 
 
+def mask_chunks(edge_masks: np.ndarray, node_masks: np.ndarray | None, step: int,
+                size=lambda n: n):
+    """The one mask-stack runner's loop: ``(lo, n, em, nm)`` per chunk of at most ``step``
+    masks, each chunk padded with all-ones masks to ``size(n)`` rows, so a few compiled
+    shapes serve every stack size (``nm`` is None without node masks)."""
+    m = edge_masks.shape[0]
+    for lo in range(0, m, step):
+        n = min(step, m - lo)
+        rows = size(n)
+        em = np.ones((rows, edge_masks.shape[1]), np.float32)
+        em[:n] = edge_masks[lo : lo + n]
+        nm = None
+        if node_masks is not None:
+            nm = np.ones((rows, node_masks.shape[1]), np.float32)
+            nm[:n] = node_masks[lo : lo + n]
+        yield lo, n, em, nm
+
+
 def _chunked(graph, params, ids, ablated, clean_readout, edge_masks, node_masks, batch_size,
              effects: bool):
     ids = jnp.asarray(ids)
@@ -558,18 +576,9 @@ def _chunked(graph, params, ids, ablated, clean_readout, edge_masks, node_masks,
     fn = _jitted_chunk(graph, with_nodes, effects, int(k))
     if clean_readout is None:
         clean_readout = jnp.zeros(())
-    parts = []
-    step = _max_bucket(k)
-    for lo in range(0, m, step):
-        n = min(step, m - lo)
-        size = _bucket(n, k)
-        em = np.ones((size, graph.n_edges), np.float32)
-        em[:n] = edge_masks[lo : lo + n]
-        nm = None
-        if with_nodes:
-            nm = np.ones((size, graph.n_senders), np.float32)
-            nm[:n] = node_masks[lo : lo + n]
-        parts.append(fn(params, ids, ablated, clean_readout, em, nm))
+    parts = [fn(params, ids, ablated, clean_readout, em, nm) for _, _, em, nm in
+             mask_chunks(edge_masks, node_masks if with_nodes else None, _max_bucket(k),
+                         lambda n: _bucket(n, k))]
     if len(parts) == 1 and parts[0][0].shape[0] == m:
         return parts[0]
     # joined on the host: slicing device arrays to every new M would compile a kernel each

@@ -16,6 +16,16 @@ class Ablation(StrEnum):
 
 ABLATIONS: tuple[str, ...] = tuple(a.value for a in Ablation)
 
+
+class Metric(StrEnum):
+    """How far a patched run's read-out is from the clean one (``analysis/methods``)."""
+
+    DISTANCE = "distance"  # squared L2 distance from the clean read-out, real positions
+    PROJECTION = "projection"  # on (clean - fully ablated): first-order methods
+
+
+METRICS: tuple[str, ...] = tuple(m.value for m in Metric)
+
 #: Circuit-recovery methods, one module each in ``analysis/methods/`` (``-`` or ``_``).
 METHOD_NAMES: tuple[str, ...] = ("patching", "acdc", "eap", "eap_ig", "sp")
 
@@ -25,4 +35,4 @@ def method_choices() -> list[str]:
     return [m.replace("_", "-") for m in METHOD_NAMES]
 
 
-__all__ = ["Ablation", "ABLATIONS", "METHOD_NAMES", "method_choices"]
+__all__ = ["Ablation", "ABLATIONS", "Metric", "METRICS", "METHOD_NAMES", "method_choices"]

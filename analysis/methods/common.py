@@ -47,9 +47,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..interventions import EdgeGraph, Experiment, default_batch_size, run_patched
-
-METRICS = ("distance", "projection")
+from ..interventions import EdgeGraph, Experiment, default_batch_size, mask_chunks, run_patched
+from ..registry import METRICS
 
 #: The default threshold a method uses to pick its own circuit from scores on the
 #: ``distance`` scale (one flipped categorical answer among 1000 real positions costs 2e-3;
@@ -209,16 +208,7 @@ def chunk_size(exp: Experiment, batch_size: int | None = None) -> int:
 def _padded_calls(fn, args, width: int, edge_masks: np.ndarray, node_masks, out):
     """Run ``fn`` over the masks in chunks of exactly ``width`` (the last one padded with
     all-ones masks), so every call has the one compiled shape."""
-    m = edge_masks.shape[0]
-    for lo in range(0, m, width):
-        n = min(width, m - lo)
-        em = np.ones((width, edge_masks.shape[1]), np.float32)
-        em[:n] = edge_masks[lo : lo + n]
-        if node_masks is None:
-            nm = None
-        else:
-            nm = np.ones((width, node_masks.shape[1]), np.float32)
-            nm[:n] = node_masks[lo : lo + n]
+    for lo, n, em, nm in mask_chunks(edge_masks, node_masks, width, lambda _: width):
         result = fn(*args, em, nm)
         if isinstance(result, tuple):  # (values, gradients)
             for o, r in zip(out, result):
