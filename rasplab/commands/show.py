@@ -84,7 +84,12 @@ def block_io(compiled: CompiledProgram) -> list[BlockIO]:
 
 
 def residual_bands(compiled: CompiledProgram) -> list[tuple[str, int, int]]:
-    """``(name, first dim, last dim + 1)`` for each run of dimensions of one variable."""
+    """``(name, first dim, last dim + 1)`` for each run of dimensions of one variable (one
+    band for a variant's stream, where no variable sits on its own dimensions)."""
+    variant = compiled.meta.get("variant")
+    if variant:
+        return [(f"{variant['rung']} stream (no variable on an axis)", 0,
+                 compiled.config.d_model)]
     owner = list(compiled.residual_labels)
     for var, info in compiled.variables.items():
         for d in info.dims:
