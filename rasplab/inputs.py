@@ -119,6 +119,8 @@ class Target:
     spec: Any = None
     compiled: CompiledProgram | None = None
     tags: list[str] = field(default_factory=list)
+    bos: str = "BOS"
+    pad: str = "PAD"
 
     def compile(self, causal: bool = False) -> CompiledProgram:
         """The compiled program (a saved model is returned as loaded)."""
@@ -129,7 +131,8 @@ class Target:
                 )
             return self.compiled
         assert self.program is not None and self.vocab is not None
-        return compile_program(self.program, self.vocab, self.max_seq_len, causal=causal)
+        return compile_program(self.program, self.vocab, self.max_seq_len, causal=causal,
+                               bos=self.bos, pad=self.pad)
 
     @property
     def token_vocab(self) -> list:
@@ -170,12 +173,20 @@ def override_spec(spec: Any, vocab: Sequence | None, max_seq_len: int | None) ->
         return None
 
 
-def _from_spec(spec: Any, kind: str, vocab: list | None, max_seq_len: int | None) -> Target:
+def _from_spec(spec: Any, kind: str, vocab: list | None, max_seq_len: int | None,
+               source: str | None = None) -> Target:
     vocab_ = list(vocab) if vocab is not None else list(spec.vocab)
     msl = max_seq_len if max_seq_len is not None else int(spec.max_seq_len)
+    if source is not None:  # a user's file: its errors name the file and function
+        try:
+            program = _registry().call_user(spec.build, source, spec.name)
+        except ValueError as err:
+            raise UsageError(" ".join(str(err).split())) from None
+    else:
+        program = spec.build()
     return Target(
         name=spec.name, description=getattr(spec, "description", ""), kind=kind,
-        program=spec.build(), vocab=vocab_, max_seq_len=msl,
+        program=program, vocab=vocab_, max_seq_len=msl,
         min_len=min(int(getattr(spec, "min_len", 1)), msl),
         spec=override_spec(spec, vocab, max_seq_len),
         tags=sorted(getattr(spec, "tags", ())),
@@ -244,8 +255,26 @@ def _resolve_file(ref: str, vocab: list | None, max_seq_len: int | None) -> Targ
     except SyntaxError as err:
         raise UsageError(f"{err.filename}:{err.lineno}: syntax error: {err.msg}") from None
     except ImportError as err:
-        raise UsageError(f"cannot import {ref.rpartition(':')[0]}: {err}") from None
+        hint = ""
+        if (err.name or "").split(".")[0] == "tracr":
+            hint = ("; to run a file written for tracr unchanged, pass --tracr-compat "
+                    "(rasplab.tracr_compat() in Python), or import from rasplab.compiler")
+        raise UsageError(f"cannot import {ref.rpartition(':')[0]}: {err}{hint}") from None
     except (ValueError, TypeError) as err:
         raise UsageError(" ".join(str(err).split())) from None
     # the loader has applied the overrides; the user's spec keeps its own domain
-    return _from_spec(spec, "file", None, None)
+    return _from_spec(spec, "file", None, None, source=ref.rpartition(":")[0])
+
+
+def load_sampler(ref: str) -> Any:
+    """``FILE.py:FUNCTION`` as an input generator ``f(rng, length) -> tokens``."""
+    path, sep, name = ref.rpartition(":")
+    if not sep or not path.endswith(".py") or not name:
+        raise UsageError(f"--sampler {ref!r}: expected path/to/file.py:FUNCTION")
+    try:
+        func = _registry().load_user_function(ref)
+    except SyntaxError as err:
+        raise UsageError(f"{err.filename}:{err.lineno}: syntax error: {err.msg}") from None
+    except (ImportError, ValueError, TypeError) as err:
+        raise UsageError(f"--sampler {ref}: " + " ".join(str(err).split())) from None
+    return func

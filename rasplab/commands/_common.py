@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from ..inputs import Target, parse_vocab, resolve_target
+from ..inputs import Target, UsageError, parse_vocab, resolve_target
 
 PROGRAM_HELP = (
     "a library name (see `rasplab list`), path/to/file.py:FUNCTION, or a saved model "
@@ -41,13 +41,33 @@ def add_program_arguments(
     if causal:
         parser.add_argument("--causal", action="store_true",
                             help="compile with a causal attention mask")
+    parser.add_argument("--bos", metavar="TOKEN", default=None,
+                        help="the BOS token the model is compiled with (default BOS)")
+    parser.add_argument("--pad", metavar="TOKEN", default=None,
+                        help="the PAD token the model is compiled with (default PAD)")
+    parser.add_argument("--tracr-compat", action="store_true",
+                        help="let a program file import tracr's modules (tracr.rasp.rasp, "
+                        "tracr.compiler.compiling, tracr.compiler.lib) as rasplab's")
 
 
 def target_from_args(args: argparse.Namespace, *, model_files: bool = True) -> Target:
+    if getattr(args, "tracr_compat", False):
+        from ..tracr_compat import install
+
+        install()
     vocab = parse_vocab(args.vocab) if getattr(args, "vocab", None) is not None else None
-    return resolve_target(
+    target = resolve_target(
         args.program, vocab, getattr(args, "max_seq_len", None), allow_model_file=model_files
     )
+    bos, pad = getattr(args, "bos", None), getattr(args, "pad", None)
+    if target.kind == "model" and (bos is not None or pad is not None):
+        raise UsageError(f"{target.name} is a saved model: its BOS and PAD tokens are fixed "
+                         f"({target.compiled.bos!r}, {target.compiled.pad!r})")
+    if bos is not None:
+        target.bos = bos
+    if pad is not None:
+        target.pad = pad
+    return target
 
 
 def jsonable(value: Any) -> Any:
