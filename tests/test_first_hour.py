@@ -303,6 +303,7 @@ def test_recover_with_a_one_token_vocabulary_is_refused():
     assert "corrupted" in line and "--vocab" in line
 
 
+@pytest.mark.slow  # a full recover run: ground truth plus ACDC, about a minute on 2 cores
 def test_recover_thresholds_flag_and_json_details():
     proc = cli("recover", "reverse", "--method", "acdc", "--set", "thresholds=0.5",
                "--samples", "8", "--max-seq-len", "3", "--json")
