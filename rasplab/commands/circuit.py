@@ -243,6 +243,9 @@ def run(args: argparse.Namespace) -> int:
               + (f"; {len(truth.removed)} structural edges not needed: "
                  f"{', '.join(truth.removed)}" if args.ablation and truth.removed else ""))
     print(format_table(_edge_rows(edges), right_from=99))
+    print("(input: which of a head's query, key or value reads the edge, - for an MLP or the "
+          "output; carries: the program variables on it; constant: only the one/bos "
+          "directions, which resample ablation cannot remove)")
     if args.verify and truth is not None:
         v = truth.verification
         outcome = ("unchanged" if v.outputs_unchanged
