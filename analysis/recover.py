@@ -206,15 +206,21 @@ def sweep(programs: Iterable, methods: Sequence[str] = METHOD_NAMES,
     jobs = [(p, m, a) for p in programs for a in ablations for m in methods]
     out: list = []
     import sys
+    import time
 
-    # on a terminal the bar redraws in place; in a log (not a tty) it writes a line at
-    # most every 30 s instead of flooding it
+    # on a terminal a bar redraws in place; in a log (stderr not a tty) a plain line is
+    # written at most every 30 s instead of a stream of redraws
     tty = sys.stderr.isatty()
-    bar = tqdm(jobs, disable=not progress, unit="run", dynamic_ncols=tty,
-               mininterval=0.1 if tty else 30.0, ascii=not tty)
-    for p, m, a in bar:
+    bar = tqdm(jobs, disable=not progress or not tty, unit="run", dynamic_ncols=True)
+    start = last = time.perf_counter()
+    for i, (p, m, a) in enumerate(bar):
         name = p if isinstance(p, str) else p.name
         bar.set_description(f"{name} {a} {m}")
+        now = time.perf_counter()
+        if progress and not tty and (i == 0 or now - last >= 30.0):
+            print(f"[{i + 1}/{len(jobs)}, {now - start:.0f} s] {name} {a} {m}",
+                  file=sys.stderr, flush=True)
+            last = now
         try:
             out.append(session.run(p, m, a, options=(options or {}).get(m)))
         except Exception as err:  # noqa: BLE001 - recorded in the table
