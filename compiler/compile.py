@@ -134,10 +134,10 @@ def compile_program(
         causal=causal, bos=bos, pad=pad, output=graph.output, variables=variables,
         selectors=selectors, embed_token=embed_token, embed_pos=embed_pos, unembed=unembed,
     )
-    model.meta["program"] = graph.output
-    model.meta["planted_circuit"] = planted_circuit(model)
     if raised:
         model.meta["raises"] = _raises(graph, variables, raised)
+    model.meta["program"] = graph.output
+    model.meta["planted_circuit"] = planted_circuit(model)
     return model
 
 

@@ -246,39 +246,13 @@ def _attr(name: str) -> str:
     return "w_" + name.replace(".", "_")
 
 
-#: Where ``Model.apply`` finds each activation in ``forward``'s capture cache (``{l}`` is
-#: the layer). A site that names several keys is their sum; an attention site with a head
-#: axis (``[batch, head, seq, d]``) is summed over heads. Renaming the cache keys means
-#: editing this table only.
-CACHE_SITES: dict[str, tuple[str, ...]] = {
-    "input_embeddings": ("embed",),
-    "resid_mid": ("L{l}.resid_mid",),
-    "resid_post": ("L{l}.resid_post",),
-    "attn_out": ("L{l}.attn.heads",),
-    "mlp_out": ("L{l}.mlp.out",),
-    "attn_pattern": ("L{l}.attn.pattern",),
-}
-
-
-def cache_site(cache: dict, site: str, layer: int = 0) -> np.ndarray | None:
-    """The activation ``site`` of ``CACHE_SITES`` at ``layer`` (``None`` if the layer has
-    no such sublayer: no heads, or no MLP)."""
-    keys = [k.format(l=layer) for k in CACHE_SITES[site]]
-    if not all(k in cache for k in keys):
-        return None
-    arrays = [np.asarray(cache[k]) for k in keys]
-    total = arrays[0] if len(arrays) == 1 else sum(arrays[1:], arrays[0])
-    if site == "attn_out" and total.ndim == 4:
-        total = total.sum(axis=1)
-    return total
-
-
 @dataclass
 class ModelOutput:
-    """tracr-like result of ``Model.apply`` (one sequence, batch axis of 1 kept).
+    """tracr-like result of ``Model.apply``.
 
-    As in tracr, ``residuals`` and ``layer_outputs`` have one entry per sublayer in forward
-    order, attention then MLP for every layer (``2 * num_layers`` entries):
+    One sequence, batch axis of 1 kept. As in tracr, ``residuals`` and ``layer_outputs``
+    have one entry per sublayer in forward order, attention then MLP for every layer
+    (``2 * num_layers`` entries):
     ``residuals[2*l]`` is the stream after layer ``l``'s attention, ``residuals[2*l+1]``
     after its MLP; ``layer_outputs[i]`` is what that sublayer added (zeros for a layer
     without heads or without MLP). The embedding is ``input_embeddings``, not in the list.
@@ -302,21 +276,6 @@ class ModelOutput:
     def in_domain(self) -> bool:
         """False when the compiler recorded that this input makes a program function raise."""
         return not self.outside_domain
-
-
-def tracr_lists(cache: dict, num_layers: int) -> tuple[list, list, list]:
-    """``(residuals, layer_outputs, attn_patterns)`` in tracr's order from a capture cache."""
-    x = cache_site(cache, "input_embeddings")
-    residuals, outputs, patterns = [], [], []
-    for layer in range(num_layers):
-        for sub in ("attn", "mlp"):
-            resid = cache_site(cache, "resid_mid" if sub == "attn" else "resid_post", layer)
-            out = cache_site(cache, f"{sub}_out", layer)
-            outputs.append(np.zeros_like(x) if out is None else out)
-            residuals.append(resid)
-            x = resid
-        patterns.append(cache_site(cache, "attn_pattern", layer))
-    return residuals, outputs, patterns
 
 
 class Model:
@@ -447,3 +406,49 @@ class Model:
 
     def __call__(self, inputs: Sequence[Sequence]) -> list[list]:
         return self.run(inputs)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading the capture cache
+
+
+#: Where ``Model.apply`` finds each activation in ``forward``'s capture cache (``{l}`` is
+#: the layer). A site that names several keys is their sum; an attention site with a head
+#: axis (``[batch, head, seq, d]``) is summed over heads. Renaming the cache keys means
+#: editing this table only.
+CACHE_SITES: dict[str, tuple[str, ...]] = {
+    "input_embeddings": ("embed",),
+    "resid_mid": ("L{l}.resid_mid",),
+    "resid_post": ("L{l}.resid_post",),
+    "attn_out": ("L{l}.attn.heads",),
+    "mlp_out": ("L{l}.mlp.out",),
+    "attn_pattern": ("L{l}.attn.pattern",),
+}
+
+
+def cache_site(cache: dict, site: str, layer: int = 0) -> np.ndarray | None:
+    """The activation ``site`` of ``CACHE_SITES`` at ``layer`` (``None`` if the layer has
+    no such sublayer: no heads, or no MLP)."""
+    keys = [k.format(l=layer) for k in CACHE_SITES[site]]
+    if not all(k in cache for k in keys):
+        return None
+    arrays = [np.asarray(cache[k]) for k in keys]
+    total = arrays[0] if len(arrays) == 1 else sum(arrays[1:], arrays[0])
+    if site == "attn_out" and total.ndim == 4:
+        total = total.sum(axis=1)
+    return total
+
+
+def tracr_lists(cache: dict, num_layers: int) -> tuple[list, list, list]:
+    """``(residuals, layer_outputs, attn_patterns)`` in tracr's order from a capture cache."""
+    x = cache_site(cache, "input_embeddings")
+    residuals, outputs, patterns = [], [], []
+    for layer in range(num_layers):
+        for sub in ("attn", "mlp"):
+            resid = cache_site(cache, "resid_mid" if sub == "attn" else "resid_post", layer)
+            out = cache_site(cache, f"{sub}_out", layer)
+            outputs.append(np.zeros_like(x) if out is None else out)
+            residuals.append(resid)
+            x = resid
+        patterns.append(cache_site(cache, "attn_pattern", layer))
+    return residuals, outputs, patterns

@@ -118,9 +118,9 @@ class Target:
     min_len: int = 1
     spec: Any = None
     compiled: CompiledProgram | None = None
-    tags: list[str] = field(default_factory=list)
     bos: str = "BOS"
     pad: str = "PAD"
+    tags: list[str] = field(default_factory=list)
 
     def compile(self, causal: bool = False) -> CompiledProgram:
         """The compiled program (a saved model is returned as loaded)."""
@@ -174,12 +174,12 @@ def override_spec(spec: Any, vocab: Sequence | None, max_seq_len: int | None) ->
 
 
 def _from_spec(spec: Any, kind: str, vocab: list | None, max_seq_len: int | None,
-               source: str | None = None) -> Target:
+               user_file: str | None = None) -> Target:
     vocab_ = list(vocab) if vocab is not None else list(spec.vocab)
     msl = max_seq_len if max_seq_len is not None else int(spec.max_seq_len)
-    if source is not None:  # a user's file: its errors name the file and function
+    if user_file is not None:  # a user's file: its errors name the file and function
         try:
-            program = _registry().call_user(spec.build, source, spec.name)
+            program = _registry().call_user(spec.build, user_file, spec.name)
         except ValueError as err:
             raise UsageError(" ".join(str(err).split())) from None
     else:
@@ -263,7 +263,7 @@ def _resolve_file(ref: str, vocab: list | None, max_seq_len: int | None) -> Targ
     except (ValueError, TypeError) as err:
         raise UsageError(" ".join(str(err).split())) from None
     # the loader has applied the overrides; the user's spec keeps its own domain
-    return _from_spec(spec, "file", None, None, source=ref.rpartition(":")[0])
+    return _from_spec(spec, "file", None, None, user_file=ref.rpartition(":")[0])
 
 
 def load_sampler(ref: str) -> Any:

@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from ..inputs import Target, UsageError, parse_vocab, resolve_target
+from ..inputs import Target, parse_vocab, resolve_target
 
 PROGRAM_HELP = (
     "a library name (see `rasplab list`), path/to/file.py:FUNCTION, or a saved model "
@@ -38,9 +38,6 @@ def add_program_arguments(
                         "(integer-looking tokens become ints), e.g. 1,2,3")
     parser.add_argument("--max-seq-len", type=positive_int, metavar="N",
                         help="longest input, overriding the program's")
-    if causal:
-        parser.add_argument("--causal", action="store_true",
-                            help="compile with a causal attention mask")
     parser.add_argument("--bos", metavar="TOKEN", default=None,
                         help="the BOS token the model is compiled with (default BOS)")
     parser.add_argument("--pad", metavar="TOKEN", default=None,
@@ -48,17 +45,28 @@ def add_program_arguments(
     parser.add_argument("--tracr-compat", action="store_true",
                         help="let a program file import tracr's modules (tracr.rasp.rasp, "
                         "tracr.compiler.compiling, tracr.compiler.lib) as rasplab's")
+    if causal:
+        parser.add_argument("--causal", action="store_true",
+                            help="compile with a causal attention mask")
+
+
+def _resolve(args: argparse.Namespace, *, model_files: bool = True) -> Target:
+    vocab = parse_vocab(args.vocab) if getattr(args, "vocab", None) is not None else None
+    return resolve_target(
+        args.program, vocab, getattr(args, "max_seq_len", None), allow_model_file=model_files
+    )
 
 
 def target_from_args(args: argparse.Namespace, *, model_files: bool = True) -> Target:
+    """PROGRAM and its overrides as a :class:`Target` (``--tracr-compat``, ``--bos`` and
+    ``--pad`` applied)."""
+    from ..inputs import UsageError
+
     if getattr(args, "tracr_compat", False):
         from ..tracr_compat import install
 
         install()
-    vocab = parse_vocab(args.vocab) if getattr(args, "vocab", None) is not None else None
-    target = resolve_target(
-        args.program, vocab, getattr(args, "max_seq_len", None), allow_model_file=model_files
-    )
+    target = _resolve(args, model_files=model_files)
     bos, pad = getattr(args, "bos", None), getattr(args, "pad", None)
     if target.kind == "model" and (bos is not None or pad is not None):
         raise UsageError(f"{target.name} is a saved model: its BOS and PAD tokens are fixed "
