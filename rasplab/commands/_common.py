@@ -50,13 +50,6 @@ def add_program_arguments(
                             help="compile with a causal attention mask")
 
 
-def _resolve(args: argparse.Namespace, *, model_files: bool = True) -> Target:
-    vocab = parse_vocab(args.vocab) if getattr(args, "vocab", None) is not None else None
-    return resolve_target(
-        args.program, vocab, getattr(args, "max_seq_len", None), allow_model_file=model_files
-    )
-
-
 def target_from_args(args: argparse.Namespace, *, model_files: bool = True) -> Target:
     """PROGRAM and its overrides as a :class:`Target` (``--tracr-compat``, ``--bos`` and
     ``--pad`` applied)."""
@@ -76,6 +69,13 @@ def target_from_args(args: argparse.Namespace, *, model_files: bool = True) -> T
     if pad is not None:
         target.pad = pad
     return target
+
+
+def _resolve(args: argparse.Namespace, *, model_files: bool = True) -> Target:
+    vocab = parse_vocab(args.vocab) if getattr(args, "vocab", None) is not None else None
+    return resolve_target(
+        args.program, vocab, getattr(args, "max_seq_len", None), allow_model_file=model_files
+    )
 
 
 def jsonable(value: Any) -> Any:
