@@ -33,6 +33,7 @@ from . import scoring
 from .ground_truth import DEFAULT_SAMPLES, GroundTruth, effective_circuit, sample_dataset
 from .interventions import ABLATIONS, Experiment, edge_graph, prepare
 from .methods.common import MethodResult
+from .timing import Clock
 
 METHOD_NAMES = tuple(_methods.METHODS)
 
@@ -99,6 +100,7 @@ class Session:
         self._programs: dict[str, _Program] = {}
         self._experiments: dict[tuple[str, str], Experiment] = {}
         self._truths: dict[tuple[str, str], GroundTruth] = {}
+        self._truth_seconds: dict[tuple[str, str], float] = {}
 
     def program(self, program, *, compiled=None) -> _Program:
         """A library name or a ``ProgramSpec`` (anything with ``build``, ``vocab``,
@@ -141,9 +143,16 @@ class Session:
         p = self.program(program)
         key = (p.name, ablation)
         if key not in self._truths:
-            self._truths[key] = effective_circuit(self.experiment(program, ablation),
-                                                  program=p.name)
+            exp = self.experiment(program, ablation)
+            with Clock() as c:
+                self._truths[key] = effective_circuit(exp, program=p.name)
+            self._truth_seconds[key] = c.seconds
         return self._truths[key]
+
+    def truth_seconds(self, program, ablation: str) -> float:
+        """Wall time the ground truth of (program, ablation) took when it was found."""
+        self.truth(program, ablation)
+        return self._truth_seconds[(self.program(program).name, ablation)]
 
     def run(self, program, method: str, ablation: str = "resample", *,
             options: dict | None = None) -> Recovery:
@@ -151,8 +160,14 @@ class Session:
         p = self.program(program)
         exp = self.experiment(program, ablation)
         truth = self.truth(program, ablation)
-        result = _methods.METHODS[name](exp, **(options or {}))
+        with Clock() as clock:
+            result = _methods.METHODS[name](exp, **(options or {}))
         scores = scoring.score(exp, result, truth)
+        # the method's own time, JAX compiling apart (a sweep's first method on a program
+        # compiles what later ones reuse), and the ground truth's (found once, cached)
+        scores["method_seconds"] = clock.run_seconds
+        scores["compile_seconds"] = clock.compile_seconds
+        scores["truth_seconds"] = self.truth_seconds(program, ablation)
         return Recovery(p.name, name, ablation, self.samples, self.seed, result, scores,
                         truth, exp)
 
@@ -185,10 +200,22 @@ def sweep(programs: Iterable, methods: Sequence[str] = METHOD_NAMES,
     methods = [_methods.canonical(m) for m in methods]
     jobs = [(p, m, a) for p in programs for a in ablations for m in methods]
     out: list = []
-    bar = tqdm(jobs, disable=not progress, unit="run", dynamic_ncols=True)
-    for p, m, a in bar:
+    import sys
+    import time
+
+    # on a terminal a bar redraws in place; in a log (stderr not a tty) a plain line is
+    # written at most every 30 s instead of a stream of redraws
+    tty = sys.stderr.isatty()
+    bar = tqdm(jobs, disable=not progress or not tty, unit="run", dynamic_ncols=True)
+    start = last = time.perf_counter()
+    for i, (p, m, a) in enumerate(bar):
         name = p if isinstance(p, str) else p.name
         bar.set_description(f"{name} {a} {m}")
+        now = time.perf_counter()
+        if progress and not tty and (i == 0 or now - last >= 30.0):
+            print(f"[{i + 1}/{len(jobs)}, {now - start:.0f} s] {name} {a} {m}",
+                  file=sys.stderr, flush=True)
+            last = now
         try:
             out.append(session.run(p, m, a, options=(options or {}).get(m)))
         except Exception as err:  # noqa: BLE001 - recorded in the table
@@ -246,9 +273,10 @@ def markdown_table(runs: Sequence, *, key: str = "edge_auc", second: str | None 
     return "\n".join(lines)
 
 
-def summary_table(runs: Sequence) -> str:
+def summary_table(runs: Sequence, *, notes: bool = True) -> str:
     """Per method and ablation: mean edge / node AUC (defined values only), mean
-    precision, recall, faithfulness of the own circuit, and median seconds."""
+    precision, recall, faithfulness of the own circuit, median method seconds (JAX
+    compiling apart) and total compile seconds; ``notes`` adds what the columns mean."""
     groups: dict[tuple[str, str], list[Recovery]] = {}
     for r in runs:
         if isinstance(r, Recovery):
@@ -259,7 +287,8 @@ def summary_table(runs: Sequence) -> str:
         return float(np.mean(v)) if v else float("nan")
 
     lines = ["| method | ablation | runs | edge AUC | node AUC | edge AUC (structural) | "
-             "precision | recall | faithful outputs | median s |", "|" + "---|" * 10]
+             "precision | recall | faithful outputs | median s | compile s |",
+             "|" + "---|" * 11]
     for (method, ablation), rs in sorted(groups.items()):
         faith = [r.scores["faithfulness"]["fraction_unchanged"] for r in rs
                  if r.scores.get("faithfulness")]
@@ -271,8 +300,25 @@ def summary_table(runs: Sequence) -> str:
             f"{_cell(mean(r.scores.get('precision') for r in rs))} | "
             f"{_cell(mean(r.scores.get('recall') for r in rs))} | "
             f"{_cell(mean(faith))} | "
-            f"{np.median([r.result.seconds for r in rs]):.2f} |")
-    return "\n".join(lines)
+            f"{np.median([_method_seconds(r) for r in rs]):.2f} | "
+            f"{sum(r.scores.get('compile_seconds', 0.0) for r in rs):.1f} |")
+    return "\n".join(lines) + ("\n\n" + SUMMARY_NOTES if notes else "")
+
+
+#: What the summary table's columns mean (printed under it).
+SUMMARY_NOTES = """\
+edge/node AUC: ROC AUC of the method's scores against the ablation-matched truth (the
+planted edges this ablation can see on these inputs); "structural" is against every
+planted edge. "n/a": undefined, e.g. node AUC when every component is in the target (no
+negatives). precision/recall: of the circuit the method picks itself. faithful outputs:
+the fraction of output positions (not inputs) left unchanged when everything outside
+that circuit is patched. median s: the method's wall time without JAX compiling; compile
+s: total JAX compile time of those runs (the first method on a program compiles what
+later ones reuse, so this depends on the order)."""
+
+
+def _method_seconds(r: Recovery) -> float:
+    return float(r.scores.get("method_seconds", r.result.seconds))
 
 
 def plot_scoreboard(runs: Sequence, path: str | Path, *, key: str = "edge_auc",
@@ -311,4 +357,4 @@ def plot_scoreboard(runs: Sequence, path: str | Path, *, key: str = "edge_auc",
 
 
 __all__ = ["Recovery", "Session", "recover", "sweep", "to_json", "plain", "markdown_table",
-           "summary_table", "plot_scoreboard", "METHOD_NAMES"]
+           "summary_table", "plot_scoreboard", "METHOD_NAMES", "SUMMARY_NOTES"]

@@ -304,7 +304,8 @@ def plot_roc(curves: dict[str, tuple] | Sequence[tuple], path: str | Path, *,
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     ax.plot([0, 1], [0, 1], color="#bbbbbb", lw=0.8, ls=":")
     for label, (fpr, tpr, auc) in items:
-        ax.plot(fpr, tpr, lw=1.6, marker=".", ms=4, label=f"{label} (AUC {auc:.3f})")
+        text = "n/a: no negatives or positives" if auc is None or np.isnan(auc) else f"{auc:.3f}"
+        ax.plot(fpr, tpr, lw=1.6, marker=".", ms=4, label=f"{label} (AUC {text})")
     for label, (x, y) in (reference or {}).items():
         ax.scatter([x], [y], marker="x", s=40, label=label, zorder=5)
     ax.set_xlim(-0.02, 1.02)

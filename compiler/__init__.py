@@ -35,7 +35,7 @@ def compile_rasp_to_model(
     compiled = compile_program(
         program, vocab, max_seq_len, causal=causal, bos=compiler_bos, pad=compiler_pad
     )
-    return Model(compiled)
+    return Model(compiled, source_program=program)
 
 
 def __getattr__(name: str):

@@ -149,6 +149,10 @@ class CompiledProgram:
         return self.output_variable.values
 
     def stats(self) -> dict:
+        """Sizes. ``heads`` is the most heads in any one layer (tracr's ``num_heads``),
+        ``heads_total`` all heads, ``heads_per_layer`` one count per layer; likewise
+        ``mlp_hidden`` (widest layer), ``mlp_hidden_total`` and ``mlp_hidden_per_layer``.
+        ``params`` counts every weight, ``nonzero_params`` those that are not zero."""
         total = sum(int(a.size) for a in self.params.values())
         nonzero = sum(int(np.count_nonzero(a)) for a in self.params.values())
         c = self.config
@@ -156,9 +160,11 @@ class CompiledProgram:
             "layers": c.num_layers,
             "heads": c.num_heads,
             "heads_total": int(sum(c.heads_per_layer)),
+            "heads_per_layer": [int(h) for h in c.heads_per_layer],
             "d_model": c.d_model,
             "mlp_hidden": c.mlp_hidden_size,
             "mlp_hidden_total": int(sum(c.mlp_hidden_per_layer)),
+            "mlp_hidden_per_layer": [int(m) for m in c.mlp_hidden_per_layer],
             "params": total,
             "nonzero_params": nonzero,
         }

@@ -38,7 +38,8 @@ def _check_args(vocab: Iterable, max_seq_len: int, bos: str, pad: str) -> list:
         if special in vocab:
             raise CompileError(
                 f"the {what} token {special!r} is also in the vocabulary; pick another "
-                f"compiler_{what.lower()}"
+                f"{what} token (--{what.lower()} on the command line, {what.lower()}= in "
+                f"compile_program, compiler_{what.lower()}= in compile_rasp_to_model)"
             )
     if not isinstance(max_seq_len, int) or isinstance(max_seq_len, bool) or max_seq_len < 1:
         raise CompileError(f"max_seq_len must be a positive integer, got {max_seq_len!r}")
@@ -61,11 +62,13 @@ def compile_program(
     """
     vocab = _check_args(vocab, max_seq_len, bos, pad)
     graph = trace(program)
-    vs = compute_value_sets(graph, set(vocab), max_seq_len)
+    raised: dict = {}
+    vs = compute_value_sets(graph, set(vocab), max_seq_len, raised)
     rewritten = combine_selectors(program, graph, vs)
     if rewritten is not None:
         graph = trace(rewritten)
-        vs = compute_value_sets(graph, set(vocab), max_seq_len)
+        raised = {}
+        vs = compute_value_sets(graph, set(vocab), max_seq_len, raised)
     validate(graph, vs, max_seq_len, causal)
 
     space = ResidualSpace()
@@ -131,6 +134,27 @@ def compile_program(
         causal=causal, bos=bos, pad=pad, output=graph.output, variables=variables,
         selectors=selectors, embed_token=embed_token, embed_pos=embed_pos, unembed=unembed,
     )
+    if raised:
+        model.meta["raises"] = _raises(graph, variables, raised)
     model.meta["program"] = graph.output
     model.circuit = planted_circuit(model)
     return model
+
+
+def _raises(graph, variables: dict[str, VariableInfo], raised: dict) -> list[dict]:
+    """The inputs on which a function raised, as indices into its inputs' value lists
+    (JSON-safe for the model file): ``trace.outside_domain`` reads them back."""
+    out = []
+    for node_id, entries in raised.items():
+        children = list(graph.nodes[node_id].children)
+        index_of = [{v: i for i, v in enumerate(variables[c].values)} for c in children]
+        rows, errors = [], []
+        for args, error in entries:
+            idx = [index_of[j].get(a) for j, a in enumerate(args)]
+            if None not in idx:
+                rows.append(idx)
+                errors.append(error)
+        if rows:
+            out.append({"node": node_id, "kind": graph.nodes[node_id].kind,
+                        "inputs": children, "index": rows, "errors": errors})
+    return out

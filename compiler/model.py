@@ -10,7 +10,7 @@ default reduced-precision matmuls would break exactness.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import jax
@@ -197,20 +197,42 @@ def decode(program: CompiledProgram, resid: np.ndarray) -> tuple[list, np.ndarra
 
 @dataclass
 class ModelOutput:
-    """tracr-like result of ``Model.apply``."""
+    """tracr-like result of ``Model.apply``.
+
+    One sequence, batch axis of 1 kept. As in tracr, ``residuals`` and ``layer_outputs``
+    have one entry per sublayer in forward order, attention then MLP for every layer
+    (``2 * num_layers`` entries):
+    ``residuals[2*l]`` is the stream after layer ``l``'s attention, ``residuals[2*l+1]``
+    after its MLP; ``layer_outputs[i]`` is what that sublayer added (zeros for a layer
+    without heads or without MLP). The embedding is ``input_embeddings``, not in the list.
+    ``cache`` holds every captured activation, keyed, in forward order.
+    ``outside_domain`` names the (variable, position) pairs whose input made one of the
+    program's functions raise: the output there is not the program's (see ``in_domain``).
+    """
 
     decoded: list
     transformer_output: np.ndarray
     unembedded: np.ndarray
     residuals: list
     clean: list
+    layer_outputs: list = field(default_factory=list)
+    input_embeddings: np.ndarray | None = None
+    attn_patterns: list = field(default_factory=list)
+    cache: dict = field(default_factory=dict)
+    outside_domain: list = field(default_factory=list)
+
+    @property
+    def in_domain(self) -> bool:
+        """False when the compiler recorded that this input makes a program function raise."""
+        return not self.outside_domain
 
 
 class Model:
     """A compiled program ready to run: batched, jitted, decodes to program values."""
 
-    def __init__(self, program: CompiledProgram):
+    def __init__(self, program: CompiledProgram, source_program=None):
         self.program = program
+        self.source_program = source_program  # the RASP program, when known (for trace)
         self.config = program.config
         self.params_flat = {k: jnp.asarray(v) for k, v in program.params.items()}
         ids = program.token_ids
@@ -223,7 +245,15 @@ class Model:
         )
         kw = dict(num_layers=self.config.num_layers, pad_id=self.pad_id, causal=self.config.causal)
         self._fwd = jax.jit(partial(forward, **kw, capture=False))
-        self._fwd_cache = jax.jit(partial(forward, **kw, capture=True))
+        self._cache_order: list[str] = []
+        fwd_capture = partial(forward, **kw, capture=True)
+
+        def fwd_cache(params, ids):
+            x, cache = fwd_capture(params, ids)
+            self._cache_order[:] = list(cache)  # forward order, seen while tracing
+            return x, cache
+
+        self._fwd_cache = jax.jit(fwd_cache)
 
     # -- tracr-compatible surface ----------------------------------------------------------
     @property
@@ -247,17 +277,35 @@ class Model:
         return nested
 
     def apply(self, tokens: Sequence) -> ModelOutput:
-        """Run one sequence that starts with BOS; ``.decoded`` starts with BOS, like tracr."""
+        """Run one sequence that starts with BOS; ``.decoded`` starts with BOS, like tracr.
+
+        ``residuals`` and ``layer_outputs`` follow tracr's order and meaning (see
+        :class:`ModelOutput`).
+        """
         ids = np.array([self.input_encoder.encode(tokens)], dtype=np.int32)
-        resid, cache = self._fwd_cache(self.params_flat, jnp.asarray(ids))
+        resid, cache = self.forward(ids, capture=True)
         resid = np.asarray(resid)
         decoded, clean = decode(self.program, resid)
-        residuals = [np.asarray(v) for k, v in cache.items() if "resid" in k or k == "embed"]
+        cache = {k: np.asarray(v) for k, v in cache.items()}
+        residuals, layer_outputs, patterns = tracr_lists(cache, self.config.num_layers)
         unembedded = resid @ self.program.params["unembed"]
+        from .trace import outside_domain
+
         return ModelOutput(
             decoded=[self.program.bos] + decoded[0][1:], transformer_output=resid,
             unembedded=unembedded, residuals=residuals, clean=clean[0].tolist(),
+            layer_outputs=layer_outputs, input_embeddings=cache_site(cache, "input_embeddings"),
+            attn_patterns=patterns, cache=cache,
+            outside_domain=outside_domain(self.program, resid[0]),
         )
+
+    def trace(self, tokens: Sequence, program=None):
+        """Every program variable at every position: the interpreter's value (when the
+        program is known) next to the value decoded from each residual site where the
+        variable is present. ``tokens`` without BOS. See :mod:`rasplab.compiler.trace`."""
+        from .trace import trace
+
+        return trace(self, tokens, program=program)
 
     # -- native surface --------------------------------------------------------------------
     def encode(self, inputs: Sequence[Sequence], width: int | None = None) -> np.ndarray:
@@ -280,7 +328,8 @@ class Model:
         """Final residual (and the cache of intermediates with ``capture``), jitted."""
         ids = jnp.asarray(ids)
         if capture:
-            return self._fwd_cache(self.params_flat, ids)
+            x, cache = self._fwd_cache(self.params_flat, ids)
+            return x, {k: cache[k] for k in self._cache_order}  # forward order, not sorted
         return self._fwd(self.params_flat, ids)[0]
 
     def run_batch(self, inputs: Sequence[Sequence]) -> tuple[list[list], list[np.ndarray]]:
@@ -324,3 +373,49 @@ class Model:
 
     def __call__(self, inputs: Sequence[Sequence]) -> list[list]:
         return self.run(inputs)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading the capture cache
+
+
+#: Where ``Model.apply`` finds each activation in ``forward``'s capture cache (``{l}`` is
+#: the layer). A site that names several keys is their sum; an attention site with a head
+#: axis (``[batch, head, seq, d]``) is summed over heads. Renaming the cache keys means
+#: editing this table only.
+CACHE_SITES: dict[str, tuple[str, ...]] = {
+    "input_embeddings": ("embed",),
+    "resid_mid": ("L{l}.resid_mid",),
+    "resid_post": ("L{l}.resid_post",),
+    "attn_out": ("L{l}.attn.heads",),
+    "mlp_out": ("L{l}.mlp.out",),
+    "attn_pattern": ("L{l}.attn.pattern",),
+}
+
+
+def cache_site(cache: dict, site: str, layer: int = 0) -> np.ndarray | None:
+    """The activation ``site`` of ``CACHE_SITES`` at ``layer`` (``None`` if the layer has
+    no such sublayer: no heads, or no MLP)."""
+    keys = [k.format(l=layer) for k in CACHE_SITES[site]]
+    if not all(k in cache for k in keys):
+        return None
+    arrays = [np.asarray(cache[k]) for k in keys]
+    total = arrays[0] if len(arrays) == 1 else sum(arrays[1:], arrays[0])
+    if site == "attn_out" and total.ndim == 4:
+        total = total.sum(axis=1)
+    return total
+
+
+def tracr_lists(cache: dict, num_layers: int) -> tuple[list, list, list]:
+    """``(residuals, layer_outputs, attn_patterns)`` in tracr's order from a capture cache."""
+    x = cache_site(cache, "input_embeddings")
+    residuals, outputs, patterns = [], [], []
+    for layer in range(num_layers):
+        for sub in ("attn", "mlp"):
+            resid = cache_site(cache, "resid_mid" if sub == "attn" else "resid_post", layer)
+            out = cache_site(cache, f"{sub}_out", layer)
+            outputs.append(np.zeros_like(x) if out is None else out)
+            residuals.append(resid)
+            x = resid
+        patterns.append(cache_site(cache, "attn_pattern", layer))
+    return residuals, outputs, patterns

@@ -178,10 +178,11 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        other = ".json sidecar" if what == "weights" else ".safetensors weights"
+        weights, sidecar = model_paths(path)
+        half = "weights file" if what == "weights" else "JSON sidecar"
         raise ModelFileError(
-            f"model file {path} not found (a rasplab model is a .safetensors file and its "
-            f"{other} side by side; both are needed)"
+            f"model file {path} not found: a rasplab model is {weights.name} (weights) and "
+            f"{sidecar.name} (its description) side by side; the {half} is missing"
         ) from None
     except OSError as err:
         raise ModelFileError(f"cannot read model file {path}: {err}") from None
@@ -313,6 +314,9 @@ def load(path: str | Path) -> CompiledProgram:
     newer format, damaged or modified weights, or weights that disagree with the sidecar.
     """
     weights_path, sidecar_path = model_paths(path)
+    named = sidecar_path if Path(path).suffix == SIDECAR_SUFFIX else weights_path
+    if not named.exists() and not (weights_path.exists() or sidecar_path.exists()):
+        raise ModelFileError(f"model file {named} not found")
     data = read_sidecar(path)
     params = _load_weights(weights_path, data)
     try:

@@ -134,14 +134,35 @@ def _consistent(where: str, results: dict) -> None:
                 )
 
 
-def _add(out: dict, value, where: str) -> None:
-    """Add to a value set kept as a dict, refusing ``True`` next to ``1`` (and the like).
+def _record(raised: dict, node_id: str, args: tuple, err: Exception) -> None:
+    entries = raised.setdefault(node_id, [])
+    if len(entries) < MAX_RAISES:
+        entries.append((args, type(err).__name__))
+
+
+def _add(out: dict, value, where: str, arg=None) -> None:
+    """Add to a value set kept as a dict, refusing ``True`` next to ``1`` (and the like),
+    unhashable values and NaN (``arg`` is the input that gave ``value``, for the message).
 
     Python's sets merge equal values of different types; a later function could still
     tell them apart (``type``, ``str``), so one direction cannot stand for both.
     """
-    prev = out.setdefault(value, value)
-    if prev is value or type(prev) is type(value):
+    try:
+        prev = out.setdefault(value, value)
+    except TypeError:
+        raise CompileError(
+            f"{where} returns {value!r} (a {type(value).__name__}) on input {arg!r}: program "
+            "values must be hashable; return a tuple instead of a list, a frozenset instead "
+            "of a set"
+        ) from None
+    if prev is value:
+        if isinstance(value, float) and value != value:
+            raise CompileError(
+                f"{where} returns NaN on input {arg!r}: NaN equals nothing, not even itself, "
+                "so no residual direction can stand for it; return None or a number"
+            )
+        return
+    if type(prev) is type(value):
         return
     if prev is not None and isinstance(prev, bool) != isinstance(value, bool):
         raise CompileError(
@@ -150,12 +171,19 @@ def _add(out: dict, value, where: str) -> None:
         )
 
 
-def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dict[str, set]:
+MAX_RAISES = 10_000  # raising inputs recorded per function (``raised``)
+
+
+def compute_value_sets(
+    graph: ProgramGraph, vocab: set, max_seq_len: int, raised: dict | None = None
+) -> dict[str, set]:
     """Value set of every S-op node, keyed by node id.
 
     Numerical sets hold one representative per class of values that differ only by float64
     rounding; functions of a numerical input are evaluated on every member and must agree
-    within each class.
+    within each class. ``raised``, if given, receives for each Map/SequenceMap whose
+    function raised the inputs it raised on (class representatives, as tuples) and the
+    exception's type name: ``{node_id: [((x,), "ZeroDivisionError"), ...]}``.
     """
     vs: dict[str, set] = {}
     raw: dict[str, set] = {}  # every member, before merging rounding-noise duplicates
@@ -191,9 +219,11 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
                     continue
                 try:
                     y = expr.f(x)
-                except Exception:  # noqa: BLE001 - outside the domain, see module docstring
+                except Exception as err:  # noqa: BLE001 - outside the domain, see module doc
+                    if raised is not None:
+                        _record(raised, node.id, (cls(inner, x),), err)
                     continue
-                _add(found, y, where)
+                _add(found, y, where, x)
                 if track:
                     results.setdefault(cls(inner, x), []).append(y)
             _consistent(where, results)
@@ -215,9 +245,11 @@ def compute_value_sets(graph: ProgramGraph, vocab: set, max_seq_len: int) -> dic
                         continue
                     try:
                         z = expr.f(x, y)
-                    except Exception:  # noqa: BLE001
+                    except Exception as err:  # noqa: BLE001
+                        if raised is not None:
+                            _record(raised, node.id, (cls(a_id, x), cls(b_id, y)), err)
                         continue
-                    _add(found, z, where)
+                    _add(found, z, where, (x, y))
                     if track:
                         results.setdefault((cls(a_id, x), cls(b_id, y)), []).append(z)
             _consistent(where, results)

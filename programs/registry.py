@@ -125,12 +125,65 @@ def _import_file(path: Path) -> ModuleType:
         raise ValueError(f"cannot import {path}: not a Python source file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    folder = str(resolved.parent)
+    if folder not in sys.path:  # the file's sibling modules import as they would from there
+        sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
+    except (SyntaxError, ImportError):
+        sys.modules.pop(module_name, None)
+        raise
+    except Exception as err:
+        sys.modules.pop(module_name, None)
+        raise UserCodeError(
+            f"importing {path}{_line_in(err, resolved)} raised {type(err).__name__}: {err}"
+        ) from err
     except BaseException:
         sys.modules.pop(module_name, None)
         raise
     return module
+
+
+class UserCodeError(ValueError):
+    """A user's program file raised while being imported or while building its program."""
+
+
+def _line_in(err: BaseException, path: Path) -> str:
+    """``":LINE"`` of the deepest traceback frame in ``path`` ("" if none)."""
+    line = ""
+    tb = err.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == path:
+            line = f":{tb.tb_lineno}"
+        tb = tb.tb_next
+    return line
+
+
+def call_user(func: Callable, path: str | Path, name: str | None = None) -> Any:
+    """``func()``, with any exception it raises reported as a :class:`UserCodeError` that
+    names the file, the line, the function and the exception type."""
+    name = name or getattr(func, "__name__", "function")
+    try:
+        return func()
+    except Exception as err:
+        where = _line_in(err, Path(path).resolve())
+        raise UserCodeError(
+            f"{path}{where}: {name}() raised {type(err).__name__}: {err}"
+        ) from err
+
+
+def load_user_function(target: str) -> Callable:
+    """The function ``FUNCTION`` of ``"path/to/file.py:FUNCTION"`` (not called)."""
+    path_text, sep, func_name = target.rpartition(":")
+    if not sep or not path_text or not func_name:
+        raise ValueError(f"expected 'path/to/file.py:function', got {target!r}")
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    func = getattr(_import_file(path), func_name, None)
+    if not callable(func):
+        raise ValueError(f"{path} has no function {func_name!r}")
+    return func
 
 
 _SPEC_FIELDS = {f.name for f in dataclasses.fields(ProgramSpec)}
@@ -183,7 +236,7 @@ def load_user_program(
     if max_seq_len is not None:
         overrides["max_seq_len"] = max_seq_len
 
-    result = func()
+    result = call_user(func, path, func_name)
     if isinstance(result, ProgramSpec):
         return dataclasses.replace(result, **overrides) if overrides else result
     if isinstance(result, rasp.SOp):

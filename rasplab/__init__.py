@@ -34,6 +34,14 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
+def tracr_compat() -> None:
+    """Make ``from tracr.rasp import rasp``, ``tracr.compiler.compiling`` and
+    ``tracr.compiler.lib`` resolve to rasplab's modules (see :mod:`rasplab.tracr_compat`)."""
+    from .tracr_compat import install
+
+    install()
+
+
 def __getattr__(name: str):
     if name == "Model":
         from .compiler.model import Model
@@ -48,5 +56,5 @@ def __getattr__(name: str):
 
 __all__ = [
     "rasp", "compile_program", "compile_rasp_to_model", "CompileError", "InputError",
-    "ModelFileError", "save", "load", "Model", "programs", "__version__",
+    "ModelFileError", "save", "load", "Model", "programs", "tracr_compat", "__version__",
 ]

@@ -79,11 +79,12 @@ def _total_inputs(n_vocab: int, lengths: Sequence[int]) -> int:
 
 
 def _random_inputs(
-    spec: Any, vocab: list, lengths: list[int], samples: int, seed: int
+    spec: Any, vocab: list, lengths: list[int], samples: int, seed: int,
+    clean_fraction: float = 0.5,
 ) -> list[list]:
     rng = np.random.default_rng(seed)
     out: list[list] = []
-    n_clean = samples // 2 if spec is not None else 0
+    n_clean = round(samples * clean_fraction) if spec is not None else 0
     if n_clean:
         out.extend(list(xs) for xs in spec.sample_clean(rng, n_clean))
     for _ in range(samples - n_clean):
@@ -114,6 +115,7 @@ def check_program(
     max_examples: int = 5,
     name: str | None = None,
     inputs: Sequence[Sequence] | None = None,
+    sampled_only: bool = False,
 ) -> CheckResult:
     """Compare the compiled model with the interpreter; see the module docstring.
 
@@ -122,6 +124,8 @@ def check_program(
     ``program`` is a RASP SOp or a library ``ProgramSpec`` (then ``vocab``,
     ``max_seq_len`` and ``min_len`` default to the spec's, and its ``valid`` and clean
     sampler are used). ``compiled`` / ``model`` skip compiling / building the model.
+    ``sampled_only`` checks ``samples`` inputs from the spec's clean sampler and nothing
+    else (for a program whose domain only its sampler knows).
     """
     t0 = time.perf_counter()
     spec = None
@@ -154,13 +158,17 @@ def check_program(
     evaluate = rasp.causal_evaluate if causal else rasp.evaluate
 
     lengths = list(range(min_len, max_seq_len + 1))
-    exhaustive = inputs is None and _total_inputs(len(vocab), lengths) <= exhaustive_limit
+    if sampled_only and spec is None:
+        raise ValueError("sampled_only needs a spec with a clean sampler")
+    exhaustive = (inputs is None and not sampled_only
+                  and _total_inputs(len(vocab), lengths) <= exhaustive_limit)
     if inputs is not None:
         candidates = [list(xs) for xs in inputs]
     elif exhaustive:
         candidates = [list(xs) for n in lengths for xs in itertools.product(vocab, repeat=n)]
     else:
-        candidates = _random_inputs(spec, vocab, lengths, samples, seed)
+        candidates = _random_inputs(spec, vocab, lengths, samples, seed,
+                                    clean_fraction=1.0 if sampled_only else 0.5)
 
     outside: Counter[str] = Counter()
     domain: list[tuple[list, list]] = []

@@ -47,6 +47,7 @@ def main(argv=None) -> int:
                  session=Session(samples=args.samples, seed=args.seed))
     seconds = time.perf_counter() - t0
     print()
+    print("Each cell: edge AUC / node AUC of the method against the ablation-matched truth.")
     print(markdown_table(runs))
     print()
     print(summary_table(runs))

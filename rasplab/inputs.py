@@ -120,6 +120,8 @@ class Target:
     min_len: int = 1
     spec: Any = None
     compiled: CompiledProgram | None = None
+    bos: str = "BOS"
+    pad: str = "PAD"
     tags: list[str] = field(default_factory=list)
     provenance: str = ""  # for a saved model: how its program was found, or why not
     source: dict | None = None  # the meta["source"] record of a compiled program
@@ -155,7 +157,8 @@ class Target:
                 )
             return self.compiled
         assert self.program is not None and self.vocab is not None
-        compiled = compile_program(self.program, self.vocab, self.max_seq_len, causal=causal)
+        compiled = compile_program(self.program, self.vocab, self.max_seq_len,
+                                   causal=causal, bos=self.bos, pad=self.pad)
         if self.source is not None:
             self.source["causal"] = bool(causal)
         return compiled
@@ -207,16 +210,23 @@ def override_spec(spec: Any, vocab: Sequence | None, max_seq_len: int | None) ->
 
 
 def _from_spec(spec: Any, kind: str, vocab: list | None, max_seq_len: int | None,
-               source: dict | None = None) -> Target:
+               source: dict | None = None, user_file: str | None = None) -> Target:
     vocab_ = list(vocab) if vocab is not None else list(spec.vocab)
     msl = max_seq_len if max_seq_len is not None else int(spec.max_seq_len)
     base = {"library": spec.name} if source is None else source
     source = {**base, "vocab": [encode_value(v) for v in vocab_], "max_seq_len": msl,
               "causal": False}
+    if user_file is not None:  # a user's file: its errors name the file and function
+        try:
+            program = _registry().call_user(spec.build, user_file, spec.name)
+        except ValueError as err:
+            raise UsageError(" ".join(str(err).split())) from None
+    else:
+        program = spec.build()
     return Target(
         source=source,
         name=spec.name, description=getattr(spec, "description", ""), kind=kind,
-        program=spec.build(), vocab=vocab_, max_seq_len=msl,
+        program=program, vocab=vocab_, max_seq_len=msl,
         min_len=min(int(getattr(spec, "min_len", 1)), msl),
         spec=override_spec(spec, vocab, max_seq_len),
         tags=sorted(getattr(spec, "tags", ())),
@@ -283,14 +293,18 @@ def _resolve_file(ref: str, vocab: list | None, max_seq_len: int | None) -> Targ
     except SyntaxError as err:
         raise UsageError(f"{err.filename}:{err.lineno}: syntax error: {err.msg}") from None
     except ImportError as err:
-        raise UsageError(f"cannot import {ref.rpartition(':')[0]}: {err}") from None
+        hint = ""
+        if (err.name or "").split(".")[0] == "tracr":
+            hint = ("; to run a file written for tracr unchanged, pass --tracr-compat "
+                    "(rasplab.tracr_compat() in Python), or import from rasplab.compiler")
+        raise UsageError(f"cannot import {ref.rpartition(':')[0]}: {err}{hint}") from None
     except (ValueError, TypeError) as err:
         raise UsageError(" ".join(str(err).split())) from None
     # the loader has applied the overrides; the user's spec keeps its own domain
     path, _, function = ref.rpartition(":")
     source = {"file": str(Path(path).resolve()), "function": function,
               "sha256": file_sha256(path)}
-    return _from_spec(spec, "file", None, None, source=source)
+    return _from_spec(spec, "file", None, None, source=source, user_file=path)
 
 
 def _resolve_model_file(path: str, *, import_program: bool) -> Target:
@@ -340,3 +354,17 @@ def _resolve_model_file(path: str, *, import_program: bool) -> Target:
         target.tags = found.tags
         target.description = target.description or found.description
     return target
+
+
+def load_sampler(ref: str) -> Any:
+    """``FILE.py:FUNCTION`` as an input generator ``f(rng, length) -> tokens``."""
+    path, sep, name = ref.rpartition(":")
+    if not sep or not path.endswith(".py") or not name:
+        raise UsageError(f"--sampler {ref!r}: expected path/to/file.py:FUNCTION")
+    try:
+        func = _registry().load_user_function(ref)
+    except SyntaxError as err:
+        raise UsageError(f"{err.filename}:{err.lineno}: syntax error: {err.msg}") from None
+    except (ImportError, ValueError, TypeError) as err:
+        raise UsageError(f"--sampler {ref}: " + " ".join(str(err).split())) from None
+    return func

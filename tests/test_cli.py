@@ -246,16 +246,22 @@ def test_run_trace_table():
     proc = cli("run", "reverse", "3", "1", "2", "--trace")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    rows = {line.split()[0] + " " + line.split()[1]: line.split() for line in lines[2:]
-            if len(line.split()) > 1}
-    assert lines[0].split()[-4:] == ["BOS", "3", "1", "2"]
-    assert rows["embed tokens"][-3:] == ["3", "1", "2"]
-    assert rows["pos indices"][-3:] == ["0", "1", "2"]
-    assert rows["L0.MLP length"][-3:] == ["3", "3", "3"]
-    assert rows["output reverse"][-3:] == ["2", "1", "3"]
-    blocks = [line.split()[0] for line in lines[2:] if line.strip()]
-    assert blocks.index("embed") < blocks.index("L0.H0") < blocks.index("L0.MLP")
-    assert blocks.index("L0.MLP") < blocks.index("output")
+    assert lines[0].split()[-3:] == ["3", "1", "2"]
+    cells = [line.split() for line in lines[2:] if line.strip() and not line.startswith("(one")]
+    names = [c[0] for c in cells if not c[0].startswith("blocks.") and c[0] != "interpreter"]
+    # variables in the order the model computes them, the output last
+    assert names[:3] == ["tokens", "indices", "length"] and names[-2:] == ["reverse", "(output)"]
+    by_var: dict = {}
+    current = None
+    for c in cells:
+        if c[0] not in ("interpreter",) and not c[0].startswith("blocks."):
+            current = c[0]
+        by_var.setdefault(current, []).append(c)
+    interp, site = by_var["length"]
+    assert interp[-4:] == ["interpreter", "3", "3", "3"]
+    assert site[-4:] == ["blocks.0.hook_resid_post", "3", "3", "3"]
+    assert by_var["reverse"][0][-3:] == by_var["reverse"][1][-3:] == ["2", "1", "3"]
+    assert by_var["(output)"][0][-3:] == ["2", "1", "3"]
 
 
 def test_run_user_program_file(user_file):

@@ -191,7 +191,7 @@ def _write_sidecar(saved, data: dict) -> None:
 
 def test_missing_sidecar(saved):
     saved[1].unlink()
-    with pytest.raises(ModelFileError, match=r"reverse\.json not found.*both are needed"):
+    with pytest.raises(ModelFileError, match=r"reverse\.json not found.*JSON sidecar is missing"):
         mf.load(saved[0])
 
 
@@ -202,7 +202,7 @@ def test_missing_weights(saved):
 
 
 def test_missing_both(tmp_path):
-    with pytest.raises(ModelFileError, match="not found"):
+    with pytest.raises(ModelFileError, match=r"nothing\.safetensors not found"):
         mf.load(tmp_path / "nothing.safetensors")
 
 

@@ -39,6 +39,13 @@ def add_program_arguments(
                         "(integer-looking tokens become ints), e.g. 1,2,3")
     parser.add_argument("--max-seq-len", type=positive_int, metavar="N",
                         help="longest input, overriding the program's")
+    parser.add_argument("--bos", metavar="TOKEN", default=None,
+                        help="the BOS token the model is compiled with (default BOS)")
+    parser.add_argument("--pad", metavar="TOKEN", default=None,
+                        help="the PAD token the model is compiled with (default PAD)")
+    parser.add_argument("--tracr-compat", action="store_true",
+                        help="let a program file import tracr's modules (tracr.rasp.rasp, "
+                        "tracr.compiler.compiling, tracr.compiler.lib) as rasplab's")
     if causal:
         parser.add_argument("--causal", action="store_true",
                             help="compile with a causal attention mask")
@@ -67,6 +74,27 @@ def corruption_name(text: str) -> str:
 
 
 def target_from_args(args: argparse.Namespace, *, model_files: bool = True) -> Target:
+    """PROGRAM and its overrides as a :class:`Target` (``--tracr-compat``, ``--bos`` and
+    ``--pad`` applied)."""
+    from ..inputs import UsageError
+
+    if getattr(args, "tracr_compat", False):
+        from ..tracr_compat import install
+
+        install()
+    target = _resolve(args, model_files=model_files)
+    bos, pad = getattr(args, "bos", None), getattr(args, "pad", None)
+    if target.kind == "model" and (bos is not None or pad is not None):
+        raise UsageError(f"{target.name} is a saved model: its BOS and PAD tokens are fixed "
+                         f"({target.compiled.bos!r}, {target.compiled.pad!r})")
+    if bos is not None:
+        target.bos = bos
+    if pad is not None:
+        target.pad = pad
+    return target
+
+
+def _resolve(args: argparse.Namespace, *, model_files: bool = True) -> Target:
     vocab = parse_vocab(args.vocab) if getattr(args, "vocab", None) is not None else None
     return resolve_target(
         args.program, vocab, getattr(args, "max_seq_len", None), allow_model_file=model_files,

@@ -35,20 +35,41 @@ def register(subparsers) -> None:
     p.add_argument("--exhaustive-limit", type=positive_int, default=EXHAUSTIVE_LIMIT, metavar="N",
                    help=f"enumerate every input when there are at most N (default "
                    f"{EXHAUSTIVE_LIMIT})")
+    p.add_argument("--sampler", metavar="FILE.py:FUNCTION",
+                   help="check only --samples inputs drawn by FUNCTION(rng, length) -> "
+                   "tokens (rng a numpy Generator), for a program whose domain is narrower "
+                   "than every token sequence (balanced brackets, sorted inputs)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     target = target_from_args(args)
+    spec = target.spec
+    if args.sampler:
+        if target.program is None:
+            raise UsageError(f"--sampler needs the program; {args.program}: "
+                             f"{target.provenance}")
+        import dataclasses
+
+        from ..inputs import load_sampler
+        from ..programs import ProgramSpec
+
+        generate = load_sampler(args.sampler)
+        base = dict(name=target.name, description=target.description,
+                    build=lambda: target.program, vocab=tuple(target.vocab),
+                    max_seq_len=target.max_seq_len, min_len=target.min_len)
+        spec = (dataclasses.replace(spec, generate=generate, lengths=None)
+                if isinstance(spec, ProgramSpec) else ProgramSpec(**base, generate=generate))
     compiled = target.compile(causal=args.causal)
     against = "program"
     if target.program is not None:
         result = check_program(
-            target.spec if target.spec is not None else target.program,
+            spec if spec is not None else target.program,
             target.vocab, target.max_seq_len, min_len=target.min_len,
             causal=compiled.config.causal, compiled=compiled, samples=args.samples,
             exhaustive_limit=args.exhaustive_limit, seed=args.seed, name=target.name,
+            sampled_only=bool(args.sampler),
         )
     else:
         against = "reference table"
@@ -66,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
                  else f"its reference table, since {target.provenance}"))
     how = (f"every input of length {result.lengths[0]}-{result.lengths[-1]}"
            if result.exhaustive else f"{result.inputs} reference inputs"
-           if against == "reference table" else f"{result.inputs} random inputs")
+           if against == "reference table" else f"{result.inputs} random inputs"
+           + (f" from {args.sampler}" if args.sampler else ""))
     evaluator = "rasp.causal_evaluate" if result.causal else "rasp.evaluate"
     if against == "reference table":
         evaluator = "its reference table (interpreter outputs saved with it)"

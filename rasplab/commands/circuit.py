@@ -62,52 +62,77 @@ def register(subparsers) -> None:
 # Drawing
 
 
+#: Above this many drawn edges, edges carry no text labels (colour still says q/k/v):
+#: the text and --json output list what each edge carries.
+LABEL_LIMIT = 20
+
+
+def _node_label(name: str, computes: list[str], width: int = 18) -> str:
+    """The node's name, then what it computes, wrapped to ``width`` (at most two lines)."""
+    if not computes:
+        return name
+    import textwrap
+
+    lines = textwrap.wrap(", ".join(computes), width, break_on_hyphens=False)
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][: width - 1] + "\u2026"]
+    return "\n".join([name, *lines])
+
+
 def draw_circuit(circuit: dict, edges: list[dict], path: str | Path, *, title: str = "",
                  dpi: int = 150) -> Path:
     """Draw ``edges`` over the nodes of ``circuit`` (a planted-circuit dict) as a PNG.
 
-    Columns are forward slots (embeddings, then per layer: heads, MLP; output last);
-    nodes that no drawn edge touches are drawn faded.
+    Columns are forward slots (embeddings, then per layer: heads, MLP; output last), with
+    the layer written above each; nodes that no drawn edge touches are drawn faded. With
+    more than ``LABEL_LIMIT`` edges the edges are not labelled, so labels never pile up.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import networkx as nx
     from matplotlib.lines import Line2D
 
     nodes = circuit["nodes"]
-    g = nx.MultiDiGraph()
     columns: dict[int, list[str]] = {}
     for n in nodes:
-        g.add_node(n["name"])
         columns.setdefault(n["slot"], []).append(n["name"])
     pos = {}
+    col_of: dict[str, int] = {}
     for x, slot in enumerate(sorted(columns)):
         names = columns[slot]
         for i, name in enumerate(names):
-            pos[name] = (x, (len(names) - 1) / 2 - i)
+            pos[name] = (x * 2.0, 1.6 * ((len(names) - 1) / 2 - i))
+            col_of[name] = x
     used = {e["from"] for e in edges} | {e["to"] for e in edges}
-    width = max(6.0, 1.8 * len(columns))
-    height = max(3.5, 1.2 * max(len(v) for v in columns.values()) + 2)
-    fig, ax = plt.subplots(figsize=(width, height))
+    tallest = max(len(v) for v in columns.values())
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.9 * len(columns) + 2.2),
+                                    max(3.5, 1.25 * tallest + 1.8)))
     computes = {n["name"]: n.get("computes", []) for n in nodes}
     for name, (x, y) in pos.items():
         active = name in used
-        ax.scatter([x], [y], s=1400, color="#fdd49e" if active else "#eeeeee",
-                   edgecolors="#555555" if active else "#bbbbbb", zorder=3)
-        label = name if not computes[name] else f"{name}\n" + ",".join(computes[name])[:24]
-        ax.text(x, y, label, ha="center", va="center", fontsize=7, zorder=4,
-                color="black" if active else "#999999")
+        ax.text(x, y, _node_label(name, computes[name]), ha="center", va="center",
+                fontsize=6.5, zorder=4, color="black" if active else "#999999",
+                bbox=dict(boxstyle="round,pad=0.35", fc="#fdd49e" if active else "#f2f2f2",
+                          ec="#555555" if active else "#bbbbbb"))
+    top = max(y for _, y in pos.values())
+    for x, slot in enumerate(sorted(columns)):  # which layer each column belongs to
+        layer = next(n.get("layer") for n in nodes if n["slot"] == slot)
+        kind = "attn" if slot % 2 == 0 else "MLP"
+        label = f"L{layer} {kind}" if isinstance(layer, int) and layer >= 0 else ""
+        if label:
+            ax.text(2.0 * x, top + 1.6, label, ha="center", fontsize=7, color="#777777")
+    label_edges = len(edges) <= LABEL_LIMIT
     handles = [Line2D([0], [0], color=c, lw=1.6, label=f"into {k}" if k else "into MLP/output")
                for k, c in INPUT_COLORS.items()]
-    handles.append(Line2D([0], [0], color="#555555", lw=1.4, ls="--",
+    handles.append(Line2D([0], [0], color="#555555", lw=1.2, ls="--", alpha=0.5,
                           label="constant (one/bos only)"))
+    legend_title = None if label_edges else f"{len(edges)} edges: unlabelled\n(see the text output)"
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
-              frameon=False)
-    ax.set_xlim(-0.7, len(columns) - 0.3)
+              frameon=False, title=legend_title, title_fontsize=7)
+    ax.set_xlim(-1.0, 2.0 * (len(columns) - 1) + 1.0)
     ys = [y for _, y in pos.values()]
-    ax.set_ylim(min(ys) - 1, max(ys) + 1)
+    ax.set_ylim(min(ys) - 2.0, max(ys) + 2.0)
     ax.axis("off")
     ax.set_title(title, fontsize=10, loc="left")
     fig.tight_layout()
@@ -117,18 +142,25 @@ def draw_circuit(circuit: dict, edges: list[dict], path: str | Path, *, title: s
     for e in edges:
         by_pair.setdefault((e["from"], e["to"]), []).append(e)
     for (a, b), group in by_pair.items():
+        span = col_of[b] - col_of[a]
         for k, e in enumerate(group):
-            rad = 0.12 * (k - (len(group) - 1) / 2) + (0.25 if pos[a][0] + 1 < pos[b][0] else 0)
+            # edges that skip columns bend, more the farther they go, so they pass around
+            # the nodes in between instead of through them
+            # (a bounded sag: rad ~ 1/span), away from the middle row, so they stay inside
+            away = -1.0 if (pos[a][1] + pos[b][1]) / 2 > 0 else 1.0
+            bend = 0.0 if span <= 1 else away * min(0.35, 1.1 / span)
+            rad = 0.12 * (k - (len(group) - 1) / 2) + bend
             color = INPUT_COLORS[e["input"]]
+            const = bool(e.get("constant"))
             ax.annotate(
                 "", xy=pos[b], xytext=pos[a], zorder=2,
                 arrowprops=dict(
-                    arrowstyle="-|>", color=color, lw=1.4,
-                    linestyle="--" if e.get("constant") else "-",
-                    shrinkA=20, shrinkB=20, connectionstyle=f"arc3,rad={rad}",
+                    arrowstyle="-|>", color=color, lw=1.0 if const else 1.3,
+                    alpha=0.45 if const else 0.9, linestyle="--" if const else "-",
+                    shrinkA=24, shrinkB=24, connectionstyle=f"arc3,rad={rad}",
                 ),
             )
-            if e.get("constant"):
+            if const or not label_edges:
                 continue
             # label at the middle of the arc (arc3 bends in display coordinates)
             (xa, ya), (xb, yb) = to_px.transform(pos[a]), to_px.transform(pos[b])
@@ -136,8 +168,9 @@ def draw_circuit(circuit: dict, edges: list[dict], path: str | Path, *, title: s
             lx, ly = to_data.transform(mid)
             text = (f"{e['input']}: " if e["input"] else "") + ",".join(
                 c for c in e["carries"] if c not in ("one", "bos"))
-            ax.text(lx, ly + 0.08, text[:28], fontsize=6, ha="center", color=color, zorder=5,
-                    bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
+            ax.text(lx, ly, text[:24], fontsize=5.5, ha="center", va="center", color=color,
+                    zorder=5, bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none",
+                                        alpha=0.85))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=dpi)
@@ -223,6 +256,9 @@ def run(args: argparse.Namespace) -> int:
               + (f"; {len(truth.removed)} structural edges not needed: "
                  f"{', '.join(truth.removed)}" if args.ablation and truth.removed else ""))
     print(format_table(_edge_rows(edges), right_from=99))
+    print("(input: which of a head's query, key or value reads the edge, - for an MLP or the "
+          "output; carries: the program variables on it; constant: only the one/bos "
+          "directions, which resample ablation cannot remove)")
     if args.verify and truth is not None:
         v = truth.verification
         outcome = ("unchanged" if v.outputs_unchanged

@@ -128,12 +128,13 @@ def draw_model(compiled: CompiledProgram, path: str | Path, *, title: str = "",
     for _name, lo, hi in bands:
         size = hi - lo
         width = float(size) if d <= 120 or size <= BAND_CAP else BAND_CAP + 0.1 * (size - BAND_CAP)
+        width = max(width, 1.3)  # room for the band's (vertical) label
         cw[lo:hi] = width / size
         x0[lo:hi] = cursor + np.arange(size) * (width / size)
         band_x.append((cursor, cursor + width))
         cursor += width
     total = cursor
-    fig_w = min(max(8.0, 4.5 + total * 0.16), 40.0)
+    fig_w = min(max(8.0, 6.0 + total * 0.2), 48.0)
     fig_h = max(4.0, 2.8 + 0.32 * n)
     fig, ax = plt.subplots(figsize=(fig_w, fig_h))
 
@@ -175,8 +176,8 @@ def draw_model(compiled: CompiledProgram, path: str | Path, *, title: str = "",
     ], fontsize=8)
     centers = [(left + right) / 2 for left, right in band_x]
     ax.set_xticks(centers)
-    ax.set_xticklabels([f"{name} [{hi - lo}]" for name, lo, hi in bands], rotation=60,
-                       ha="left", fontsize=8)
+    ax.set_xticklabels([f"{name} [{hi - lo}]" for name, lo, hi in bands], rotation=90,
+                       ha="center", va="bottom", fontsize=8)
     ax.xaxis.tick_top()
     ax.tick_params(axis="both", length=0)
     stats = compiled.stats()
