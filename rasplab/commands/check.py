@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         result = check_program(
             spec if spec is not None else target.program,
             target.vocab, target.max_seq_len, min_len=target.min_len,
-            causal=compiled.config.causal, compiled=compiled, samples=args.samples,
+            causal=args.causal, compiled=compiled, samples=args.samples,
             exhaustive_limit=args.exhaustive_limit, seed=args.seed, name=target.name,
             sampled_only=bool(args.sampler),
         )
