@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from rasplab import rasp
 from rasplab.testing import ModelCache, model_key, program_fingerprint
 
