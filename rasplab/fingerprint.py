@@ -33,7 +33,26 @@ def _func_fingerprint(f: Any, depth: int = 0) -> Any:
         return ["callable", getattr(f, "__module__", None), getattr(f, "__qualname__", repr(f))]
     closure = [_value(c.cell_contents, depth) for c in (f.__closure__ or ())]
     defaults = [_value(d, depth) for d in (f.__defaults__ or ())]
-    return ["function", _code_fingerprint(code), defaults, closure]
+    g = getattr(f, "__globals__", {})
+    used = [(n, _global(g[n], depth)) for n in _names(code) if n in g]
+    return ["function", _code_fingerprint(code), defaults, closure, used]
+
+
+def _names(code: types.CodeType) -> list[str]:
+    """Global names a code object (and the code nested in it) refers to."""
+    out = list(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            out += _names(c)
+    return sorted(set(out))
+
+
+def _global(v: Any, depth: int) -> Any:
+    if isinstance(v, types.ModuleType):
+        return ["module", v.__name__]
+    if isinstance(v, type):
+        return ["class", v.__module__, v.__qualname__]
+    return _value(v, depth + 1)
 
 
 def _code_fingerprint(code: types.CodeType) -> Any:
@@ -43,6 +62,11 @@ def _code_fingerprint(code: types.CodeType) -> Any:
 
 
 def _value(v: Any, depth: int) -> Any:
+    if depth > 8:
+        return "..."
+    if hasattr(v, "dtype") and hasattr(v, "tobytes"):  # numpy arrays: by content
+        return ["array", str(v.dtype), list(getattr(v, "shape", ())),
+                hashlib.sha256(v.tobytes()).hexdigest()]
     if isinstance(v, rasp.RASPExpr):
         return ["expr", program_fingerprint(v)]
     if callable(v) and not isinstance(v, type):

@@ -14,11 +14,12 @@ the session return the same record and later sessions load the file instead of c
 
 The cache folder is ``$RASPLAB_CACHE_DIR`` if set, else ``rasplab/models`` inside pytest's
 cache folder (``.pytest_cache``), else (with ``-p no:cacheprovider``)
-``$XDG_CACHE_HOME/rasplab/models`` (``~/.cache/rasplab/models``). A file's name is the
-SHA-256 of its key: the program's fingerprint (:func:`program_fingerprint`: every
-expression's type, explicit name, annotations and the bytecode, constants and closures of
-its functions), the library name, vocabulary, length, causality, the rasplab version and a
-hash of the compiler's source, so editing a program or the compiler never serves a stale
+``$XDG_CACHE_HOME/rasplab/models`` (``~/.cache/rasplab/models``). A file is named after
+the program and the SHA-256 of its key (:func:`rasplab.fingerprint.model_key`): the
+program's fingerprint (every expression's type, explicit name, annotations and the
+bytecode, constants and closures of its functions), the library name, vocabulary, length,
+causality, the rasplab version and a hash of the compiler's source, so editing a program or
+the compiler never serves a stale
 model. Unnamed expressions keep the labels (``map_12``) they had in the session that
 compiled the model; name the SOps whose labels a test reads.
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +64,19 @@ class FixtureModel:
     program: rasp.SOp
     source: str
     path: Path
-    _truths: dict = field(default_factory=dict, repr=False)
+    _shared: dict = field(default_factory=dict, repr=False)  # JAX model and truths, per key
 
     @property
     def circuit(self) -> dict:
         return self.compiled.meta["planted_circuit"]
 
-    @cached_property
+    @property
     def model(self):
-        from .compiler.model import Model
+        if "model" not in self._shared:
+            from .compiler.model import Model
 
-        return Model(self.compiled)
+            self._shared["model"] = Model(self.compiled)
+        return self._shared["model"]
 
     def sample_clean(self, n: int, seed: int = 0) -> list[list]:
         return self.spec.sample_clean(seed, n)
@@ -93,13 +95,13 @@ class FixtureModel:
 
     def truth(self, ablation: str = "resample", *, samples: int = 64, seed: int = 0):
         """The ablation-matched ground truth (``GroundTruth``), computed once per arguments."""
-        key = (ablation, samples, seed)
-        if key not in self._truths:
+        key = ("truth", ablation, samples, seed)
+        if key not in self._shared:
             from .analysis.ground_truth import effective_circuit
 
             exp = self.experiment(ablation, samples=samples, seed=seed)
-            self._truths[key] = (exp, effective_circuit(exp, program=self.name))
-        return self._truths[key][1]
+            self._shared[key] = effective_circuit(exp, program=self.name)
+        return self._shared[key]
 
 
 def default_cache_dir(pytest_cache_dir: Path | None = None) -> Path:
@@ -136,7 +138,7 @@ class ModelCache:
         if key in self._memo:
             memo = self._memo[key]
             return FixtureModel(memo.name, key, memo.compiled, spec, sop, "memory", memo.path,
-                                memo._truths)
+                                memo._shared)
         path = self.directory / f"{spec.name}-{key[:16]}.safetensors"
         compiled = None
         if path.exists() and path.with_suffix(".json").exists():

@@ -131,3 +131,20 @@ def test_bad_requests_say_what_to_do(tmp_path):
         mc.get()
     with pytest.raises(KeyError, match="no library program named"):
         mc.get("no_such_program")
+
+
+OFFSET = 1
+
+
+def test_key_follows_globals_and_arrays(monkeypatch):
+    import numpy as np
+
+    prog = lambda: rasp.Map(lambda x: x + OFFSET, rasp.tokens)
+    before = program_fingerprint(prog())
+    monkeypatch.setitem(globals(), "OFFSET", 2)
+    assert program_fingerprint(prog()) != before
+    table = np.zeros(100)
+    lookup = lambda: rasp.Map(lambda x: table[x], rasp.tokens)
+    first = program_fingerprint(lookup())
+    table[50] = 1.0  # invisible in repr(table), visible in its bytes
+    assert program_fingerprint(lookup()) != first
