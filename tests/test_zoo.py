@@ -103,3 +103,16 @@ def test_unknown_rung_or_program(tmp_path, capsys, args, message):
 def test_verify_without_manifest(tmp_path, capsys):
     assert main(["zoo", "verify", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_build_needs_no_jax(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom rasplab.cli import main\n"
+            f"status = main(['zoo', 'build', {str(tmp_path)!r}, '--programs', 'length'])\n"
+            "assert 'jax' not in sys.modules, 'JAX was imported'\nsys.exit(status)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "models/compiled/length.safetensors").is_file()
