@@ -2,6 +2,7 @@
 
 Layout (one dataset a user can publish as it is)::
 
+    DIR/README.md                            this layout, for whoever downloads the folder
     DIR/manifest.json                        what is here, with the SHA-256 of every file
     DIR/models/<rung>/<program>.safetensors  weights (rasplab.save: safetensors + JSON)
     DIR/models/<rung>/<program>.json         the model's sidecar (config, variables, ...)
@@ -180,7 +181,26 @@ def build(directory: str | Path, programs: Sequence[str] | None = None,
         write_manifest(root, list(entries.values()))
         report.built.append(f"{spec.name}/{rung_name}")
     write_manifest(root, list(entries.values()))
+    _write_atomic(root / "README.md", _readme(list(entries.values())))
     return report
+
+
+def _readme(entries: Sequence[ZooEntry]) -> str:
+    programs = sorted({e.program for e in entries})
+    rungs = sorted({e.rung for e in entries})
+    return (
+        "# rasplab model zoo\n\n"
+        f"{len(programs)} RASP programs compiled to transformers by rasplab {__version__} "
+        f"(rungs: {', '.join(rungs)}), each with its planted circuit: which residual "
+        "directions hold which program variable and which head or MLP computes it.\n\n"
+        "- `manifest.json`: per program and rung the description, vocabulary, lengths, "
+        "sizes and the SHA-256 of every file;\n"
+        "- `models/<rung>/<program>.safetensors` + `.json`: weights and their sidecar "
+        "(load with `rasplab.load`; safetensors + JSON, no pickle);\n"
+        "- `circuits/<rung>/<program>.json`: the planted circuit (nodes, edges, variables).\n\n"
+        "Check a copy with `rasplab zoo verify DIR` (hashes, and every exact model against "
+        "the interpreter).\n"
+    )
 
 
 def verify(directory: str | Path, *, samples: int = 500, exhaustive_limit: int = 2000,

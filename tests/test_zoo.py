@@ -37,6 +37,7 @@ def test_layout_and_manifest(built):
     circuit = json.loads((built / "circuits/compiled/reverse.json").read_text())
     assert circuit["output"] == "reverse" and circuit["edges"]
     assert not list(built.rglob("*.pkl")) and not list(built.rglob(".*.tmp"))
+    assert "rasplab zoo verify" in (built / "README.md").read_text()
 
 
 def test_rebuild_skips_what_is_there(built, capsys):
