@@ -5,7 +5,8 @@ zoo (:mod:`rasplab.zoo`) writes one model file per (program, rung) and the sweep
 cell per (program, rung, ...). Only ``compiled`` (the compiler's own, exact, axis-aligned
 model) is built in. Other rungs plug in with :func:`register_rung`; a module
 ``rasplab.variants``, where it exists, is imported on first lookup so the rungs it
-registers (``rotated``, ...) appear without anyone touching this file::
+registers, or lists in its ``RUNGS`` with a ``make(rung, compiled, seed=)``, appear
+without anyone touching this file::
 
     from rasplab.rungs import register_rung
     register_rung("rotated", rotate, description="random orthogonal residual basis",
@@ -62,10 +63,27 @@ def _load_plugins() -> None:
     _plugins_loaded = True
     for module in PLUGIN_MODULES:
         try:
-            importlib.import_module(module)
+            mod = importlib.import_module(module)
         except ModuleNotFoundError as err:
             if err.name != module:  # the plug-in exists but is broken: say so
                 raise
+            continue
+        _adopt(mod)
+
+
+def _adopt(mod) -> None:
+    """Register the rungs of a module with ``RUNGS`` and ``make(rung, compiled, seed=)``
+    (``rasplab.variants``' interface) that it did not register itself. A rung is taken as
+    exact if it is in the module's ``EXACT_RUNGS`` (default: ``rotated`` only)."""
+    make, names = getattr(mod, "make", None), getattr(mod, "RUNGS", ())
+    if not callable(make):
+        return
+    exact = set(getattr(mod, "EXACT_RUNGS", {"rotated"}))
+    for name in names:
+        if name not in _RUNGS:
+            register_rung(name, lambda compiled, seed, _r=name: make(_r, compiled, seed=seed),
+                          description=f"{mod.__name__}.make({name!r}, ...)",
+                          exact=name in exact)
 
 
 def rung_names() -> list[str]:

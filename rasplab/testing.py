@@ -67,8 +67,11 @@ class FixtureModel:
     _shared: dict = field(default_factory=dict, repr=False)  # JAX model and truths, per key
 
     @property
-    def circuit(self) -> dict:
-        return self.compiled.meta["planted_circuit"]
+    def circuit(self):
+        """The planted circuit: ``compiled.planted`` (a typed ``PlantedCircuit``) where the
+        compiler keeps one, else the dict of ``compiler/circuit.py``."""
+        planted = getattr(self.compiled, "planted", None)
+        return planted if planted is not None else self.compiled.meta["planted_circuit"]
 
     @property
     def model(self):

@@ -71,6 +71,15 @@ class BuildReport:
     skipped: list[str] = field(default_factory=list)
 
 
+def planted_json(compiled) -> dict:
+    """The planted circuit as JSON data, from whichever form the compiler keeps it in: a
+    typed record ``compiled.planted`` (its ``to_json()``) or the dict in ``meta``."""
+    planted = getattr(compiled, "planted", None)
+    if planted is not None:
+        return planted.to_json() if hasattr(planted, "to_json") else planted
+    return compiled.meta["planted_circuit"]
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -169,7 +178,7 @@ def build(directory: str | Path, programs: Sequence[str] | None = None,
         weights_rel, sidecar_rel, circuit_rel = _paths(spec.name, rung_name)
         save(model, root / weights_rel)
         _write_atomic(root / circuit_rel,
-                      json.dumps(model.meta["planted_circuit"], indent=1, sort_keys=True) + "\n")
+                      json.dumps(planted_json(model), indent=1, sort_keys=True) + "\n")
         entries[(spec.name, rung_name)] = ZooEntry(
             program=spec.name, rung=rung_name, description=spec.description,
             tags=sorted(spec.tags), vocab=list(spec.vocab), min_len=spec.min_len,
@@ -249,4 +258,4 @@ def verify(directory: str | Path, *, samples: int = 500, exhaustive_limit: int =
 
 
 __all__ = ["ZooEntry", "BuildReport", "build", "verify", "read_manifest", "write_manifest",
-           "resolve_selection", "sha256_file", "rung_names"]
+           "resolve_selection", "sha256_file", "planted_json", "rung_names"]

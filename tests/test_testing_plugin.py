@@ -22,7 +22,10 @@ def test_library(rasplab_model):
     m = rasplab_model("reverse")
     assert m.name == "reverse"
     assert m.compiled.vocab == [1, 2, 3]
-    names = {n["name"] for n in m.circuit["nodes"]}
+    from rasplab.zoo import planted_json
+
+    names = {n["name"] for n in planted_json(m.compiled)["nodes"]}
+    assert m.circuit is not None
     assert {"embed", "pos", "output"} <= names
     clean = m.sample_clean(4, seed=0)
     assert all(m.spec.is_valid(xs) for xs in clean)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -77,8 +78,7 @@ def test_verify_catches_an_inexact_model(tmp_path):
     def broken(compiled, seed):  # a rung that claims to be exact but is not
         params = dict(compiled.params)
         params["unembed"] = np.roll(params["unembed"], 1, axis=1)
-        compiled.params = params
-        return compiled
+        return dataclasses.replace(compiled, params=params)
 
     register_rung("broken", broken, exact=True)
     try:
@@ -117,3 +117,24 @@ def test_build_needs_no_jax(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "models/compiled/length.safetensors").is_file()
+
+
+def test_rung_registry_adopts_a_variants_module():
+    import types
+
+    from rasplab.rungs import _adopt, get_rung
+
+    mod = types.ModuleType("fake_variants")
+    mod.RUNGS = ("compiled", "spun", "squashed")
+    mod.EXACT_RUNGS = {"spun"}
+    mod.make = lambda rung, compiled, seed=0: (rung, compiled, seed)
+    try:
+        _adopt(mod)
+        assert get_rung("compiled").make("C", 0) == "C"  # the built-in one is kept
+        assert get_rung("spun").make("C", 3) == ("spun", "C", 3) and get_rung("spun").exact
+        assert not get_rung("squashed").exact
+    finally:
+        _RUNGS.pop("spun", None)
+        _RUNGS.pop("squashed", None)
+    with pytest.raises(ValueError, match="unknown rung 'spun'"):
+        get_rung("spun")
