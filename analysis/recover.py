@@ -238,7 +238,17 @@ def to_json(runs: Sequence, path: str | Path | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# Tables and plots of many runs
+# Tables and plots of many runs: ``Recovery`` objects, error dicts, or stored records
+# (``analysis.scoreboard.ScoreRecord``: ``program``, ``method``, ``ablation``, ``scores`` or
+# ``error``, and a row ``label``)
+
+
+def _scored(r) -> bool:
+    return not isinstance(r, dict) and getattr(r, "scores", None) is not None
+
+
+def _row(r) -> str:
+    return getattr(r, "label", None) or r.program
 
 
 def _cell(x, digits: int = 3) -> str:
@@ -253,8 +263,13 @@ def markdown_table(runs: Sequence, *, key: str = "edge_auc", second: str | None 
     methods: list[str] = []
     cells: dict[tuple[str, str], dict[str, str]] = {}
     for r in runs:
-        d = r if isinstance(r, dict) else {"program": r.program, "method": r.method,
-                                           "ablation": r.ablation, **r.scores}
+        if isinstance(r, dict):
+            d = r
+        elif getattr(r, "error", None) is not None:
+            d = {"program": _row(r), "method": r.method, "ablation": r.ablation,
+                 "error": r.error}
+        else:
+            d = {"program": _row(r), "method": r.method, "ablation": r.ablation, **r.scores}
         if d["method"] not in methods:
             methods.append(d["method"])
         row = cells.setdefault((d["program"], d["ablation"]), {})
@@ -277,9 +292,9 @@ def summary_table(runs: Sequence, *, notes: bool = True) -> str:
     """Per method and ablation: mean edge / node AUC (defined values only), mean
     precision, recall, faithfulness of the own circuit, median method seconds (JAX
     compiling apart) and total compile seconds; ``notes`` adds what the columns mean."""
-    groups: dict[tuple[str, str], list[Recovery]] = {}
+    groups: dict[tuple[str, str], list] = {}
     for r in runs:
-        if isinstance(r, Recovery):
+        if _scored(r):
             groups.setdefault((r.method, r.ablation), []).append(r)
 
     def mean(values):
@@ -317,8 +332,8 @@ s: total JAX compile time of those runs (the first method on a program compiles 
 later ones reuse, so this depends on the order)."""
 
 
-def _method_seconds(r: Recovery) -> float:
-    return float(r.scores.get("method_seconds", r.result.seconds))
+def _method_seconds(r) -> float:
+    return float(r.scores.get("method_seconds", r.scores.get("seconds", 0.0)))
 
 
 def plot_scoreboard(runs: Sequence, path: str | Path, *, key: str = "edge_auc",
@@ -329,10 +344,10 @@ def plot_scoreboard(runs: Sequence, path: str | Path, *, key: str = "edge_auc",
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    done = [r for r in runs if isinstance(r, Recovery)]
+    done = [r for r in runs if _scored(r)]
     ablations = list(dict.fromkeys(r.ablation for r in done))
     methods = list(dict.fromkeys(r.method for r in done))
-    programs = list(dict.fromkeys(r.program for r in done))
+    programs = list(dict.fromkeys(_row(r) for r in done))
     n = max(1, len(ablations))
     fig, axes = plt.subplots(1, n, figsize=(1.0 + 1.1 * len(methods) * n,
                                             1.2 + 0.32 * len(programs)), squeeze=False)
@@ -341,7 +356,7 @@ def plot_scoreboard(runs: Sequence, path: str | Path, *, key: str = "edge_auc",
         for r in done:
             if r.ablation == ablation:
                 v = r.scores.get(key)
-                grid[programs.index(r.program), methods.index(r.method)] = (
+                grid[programs.index(_row(r)), methods.index(r.method)] = (
                     np.nan if v is None else v)
         ax.imshow(grid, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
         for i in range(len(programs)):

@@ -1001,12 +1001,23 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS_DIR / ("bench-partial.json" if partial else "bench.json")).write_text(
         json.dumps(data, indent=1, default=str) + "\n"
     )
-    text = render(data)
+    text = _keep_sweep_section(render(data), out)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, out)
     log(f"wrote {out} in {data['wall_s'] / 60:.1f} min")
     return 0
+
+
+def _keep_sweep_section(text: str, old_path: Path) -> str:
+    """Carry over the section benchmarks/sweep_scaling.py wrote into the old file."""
+    from sweep_scaling import MARK_END, MARK_START
+
+    old = old_path.read_text() if old_path.exists() else ""
+    if MARK_START not in old or MARK_END not in old or MARK_START in text:
+        return text
+    block = MARK_START + old.split(MARK_START, 1)[1].split(MARK_END, 1)[0] + MARK_END
+    return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 #: rung name -> (module, function); "compiled" is the model itself.
 _BUILDERS = {"rotated": ("rotated", "rotate")}
 RUNGS = ("compiled", *_BUILDERS)
+#: Rungs whose models agree with the interpreter exactly (the others carry their accuracy).
+EXACT_RUNGS = frozenset({"compiled", "rotated"})
 
 
 def make(rung: str, compiled: CompiledProgram, *, seed: int = 0, **options) -> CompiledProgram:
@@ -26,4 +28,4 @@ def make(rung: str, compiled: CompiledProgram, *, seed: int = 0, **options) -> C
     return build(compiled, seed=seed, **options)
 
 
-__all__ = ["RUNGS", "make"]
+__all__ = ["RUNGS", "EXACT_RUNGS", "make"]
