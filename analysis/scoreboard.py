@@ -93,7 +93,6 @@ def _session(cell: ScoreCell):
     if _SESSION is None or _SESSION[0] != key:
         from rasplab.compiler import compile_program
         from rasplab.programs import registry
-
         from rasplab.variants import make
 
         from .recover import Session
