@@ -332,7 +332,7 @@ class Transformer(nnx.Module):
     def __init__(self, program: CompiledProgram):
         self.names = sorted(program.params)
         for name in self.names:
-            setattr(self, _attr(name), nnx.Param(jnp.asarray(program.params[name])))
+            setattr(self, _attr(name), nnx.Param(jax.device_put(program.params[name])))
         self.num_layers = program.config.num_layers
         self.pad_id = program.token_ids[program.pad]
         self.causal = program.config.causal
@@ -370,7 +370,8 @@ class Model:
         self.program = program
         self.config = program.config
         self.module = Transformer(program)
-        self.params_flat = {k: jnp.asarray(v) for k, v in program.params.items()}
+        # device_put, not jnp.asarray: on jax 0.10 asarray compiles a kernel per new shape
+        self.params_flat = jax.device_put(dict(program.params))
         ids = program.token_ids
         self.bos_id, self.pad_id = ids[program.bos], ids[program.pad]
         self.input_encoder = InputEncoder(ids, program.bos, program.pad, self.config.max_seq_len)
