@@ -9,7 +9,7 @@ default reduced-precision matmuls would break exactness.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -96,37 +96,143 @@ def layer_params(params: dict, layer: int, kind: str) -> dict | None:
     return sub or None
 
 
+# ---------------------------------------------------------------------------------------
+# Activation sites (TransformerLens hook names)
+
+#: A site hook: a pure function from the activation produced at a site to the activation
+#: the rest of the forward pass uses (same shape).
+Hook = Callable[[jnp.ndarray], jnp.ndarray]
+
+ATTN_SITES = ("hook_q", "hook_k", "hook_v", "hook_pattern", "hook_z", "hook_result")
+MLP_SITES = ("hook_pre", "hook_post")
+
+
+def site_names(has_attn: Sequence[bool], has_mlp: Sequence[bool]) -> list[str]:
+    """Every activation site of a network, in forward order (TransformerLens hook names).
+
+    ``has_attn[l]`` / ``has_mlp[l]``: whether layer ``l`` has heads / an MLP (a layer
+    without one has none of its sites; its ``hook_resid_mid`` still exists). Shapes
+    (TransformerLens's axis orders): ``hook_embed``, ``hook_pos_embed``, ``hook_resid_*``,
+    ``hook_attn_out``, ``hook_mlp_out`` ``[batch, pos, d_model]``; ``attn.hook_q|k|v|z``
+    ``[batch, pos, head, d_head]``; ``attn.hook_pattern`` ``[batch, head, query, key]``;
+    ``attn.hook_result`` ``[batch, pos, head, d_model]`` (each head's output);
+    ``mlp.hook_pre|post`` ``[batch, pos, d_mlp]`` (before / after the ReLU).
+    """
+    names = ["hook_embed", "hook_pos_embed"]
+    for layer, (attn, ff) in enumerate(zip(has_attn, has_mlp, strict=True)):
+        b = f"blocks.{layer}."
+        names.append(b + "hook_resid_pre")
+        if attn:
+            names += [b + "attn." + s for s in ATTN_SITES] + [b + "hook_attn_out"]
+        names.append(b + "hook_resid_mid")
+        if ff:
+            names += [b + "mlp." + s for s in MLP_SITES] + [b + "hook_mlp_out"]
+        names.append(b + "hook_resid_post")
+    return names
+
+
+def params_site_names(params: dict, num_layers: int) -> list[str]:
+    """``site_names`` of the network whose weights are ``params``."""
+    return site_names(
+        [f"layers.{layer}.attn.q" in params for layer in range(num_layers)],
+        [f"layers.{layer}.mlp.in" in params for layer in range(num_layers)],
+    )
+
+
+def _attention_sites(p: dict, x, mask, prefix: str, site: Callable) -> jnp.ndarray:
+    """``attention`` with every intermediate passed through ``site`` (capture / hooks), in
+    TransformerLens's layouts; returns the heads' summed output ``[batch, seq, d_model]``.
+
+    The head dimension is computed zero-padded (``_pad_head_dim``, for speed); sites see
+    it trimmed to the true width, and a hooked value is padded again with exact zeros."""
+
+    def trimmed(name: str, y, n: int):
+        if y.shape[-1] == n:
+            return site(name, y)
+        got = site(name, y[..., :n])
+        return jnp.pad(got, [(0, 0)] * (y.ndim - 1) + [(0, y.shape[-1] - n)])
+
+    key, val = p["q"].shape[2], p["v"].shape[2]
+    q = trimmed(prefix + "hook_q", _einsum("btd,hdk->bthk", x, _pad_head_dim(p["q"], 2)), key)
+    k = trimmed(prefix + "hook_k", _einsum("btd,hdk->bthk", x, _pad_head_dim(p["k"], 2)), key)
+    v = trimmed(prefix + "hook_v", _einsum("btd,hdv->bthv", x, _pad_head_dim(p["v"], 2)), val)
+    scores = jnp.where(mask, _einsum("bqhk,bshk->bhqs", q, k), MASKED)
+    pattern = site(prefix + "hook_pattern", jax.nn.softmax(scores, axis=-1))
+    z = trimmed(prefix + "hook_z", _einsum("bhqs,bshv->bqhv", pattern, v), val)
+    result = site(prefix + "hook_result", _einsum("bqhv,hvd->bqhd", z, _pad_head_dim(p["o"], 1)))
+    return result.sum(axis=2)
+
+
 def forward(
     params: dict, ids: jnp.ndarray, *, num_layers: int, pad_id: int, causal: bool,
-    capture: bool = False,
+    capture: bool = False, hooks: Mapping[str, Hook] | None = None,
 ) -> tuple[jnp.ndarray, dict]:
-    """Final residual ``[batch, seq, d_model]`` and, with ``capture``, every intermediate."""
+    """Final residual ``[batch, seq, d_model]`` and, with ``capture``, every activation site.
+
+    The cache maps each site name (``site_names``; TransformerLens hook names) to its
+    activation, inserted in forward order (a jitted call returns it with sorted keys; order
+    it with ``site_names``). ``hooks`` maps site names to pure functions applied where the
+    site is produced; the rest of the pass uses their result, and the cache holds the
+    hooked value. Under ``jax.jit`` the hooks are static structure: build them inside the
+    jitted function from its (traced) arguments rather than closing over outside arrays.
+    A hook on a site the network does not have is an error. With neither capture nor
+    hooks the pass is the plain fast one (heads summed inside the output product).
+    """
+    hooks = dict(hooks or {})
     cache: dict = {}
-    x = embed(params, ids)
-    mask = attention_mask(ids, pad_id, causal)
-    if capture:
-        cache["embed"] = x
-    for layer in range(num_layers):
+    used: set[str] = set()
+
+    def site(name: str, x):
+        fn = hooks.get(name)
+        if fn is not None:
+            y = fn(x)
+            if jnp.shape(y) != jnp.shape(x):
+                raise ValueError(
+                    f"the hook at {name!r} returned shape {jnp.shape(y)}, expected {x.shape}"
+                )
+            x = y
+            used.add(name)
         if capture:
-            cache[f"L{layer}.resid_pre"] = x
+            cache[name] = x
+        return x
+
+    def wanted(*names: str) -> bool:
+        return capture or any(n in hooks for n in names)
+
+    if wanted("hook_embed", "hook_pos_embed"):
+        tok = site("hook_embed", params["embed.token"][ids])
+        pos = jnp.broadcast_to(params["embed.pos"][: ids.shape[1]][None], tok.shape)
+        x = tok + site("hook_pos_embed", pos)
+    else:
+        x = embed(params, ids)
+    mask = attention_mask(ids, pad_id, causal)
+    for layer in range(num_layers):
+        b = f"blocks.{layer}."
+        x = site(b + "hook_resid_pre", x)
         att = layer_params(params, layer, "attn")
         if att is not None:
-            heads, pattern = attention(att, x, x, x, mask, per_head=capture)
-            x = x + (heads.sum(axis=1) if capture else heads)
-            if capture:
-                cache[f"L{layer}.attn.heads"] = heads
-                cache[f"L{layer}.attn.pattern"] = pattern
-        if capture:
-            cache[f"L{layer}.resid_mid"] = x
+            if wanted(*(b + "attn." + s for s in ATTN_SITES)):
+                out = _attention_sites(att, x, mask, b + "attn.", site)
+            else:
+                out, _ = attention(att, x, x, x, mask, per_head=False)
+            x = x + site(b + "hook_attn_out", out)
+        x = site(b + "hook_resid_mid", x)
         ff = layer_params(params, layer, "mlp")
         if ff is not None:
-            out, hidden = mlp(ff, x)
-            x = x + out
-            if capture:
-                cache[f"L{layer}.mlp.hidden"] = hidden
-                cache[f"L{layer}.mlp.out"] = out
-        if capture:
-            cache[f"L{layer}.resid_post"] = x
+            if wanted(b + "mlp.hook_pre", b + "mlp.hook_post"):
+                pre = site(b + "mlp.hook_pre", _einsum("btd,dh->bth", x, ff["in"]))
+                post = site(b + "mlp.hook_post", jax.nn.relu(pre))
+                out = _einsum("bth,hd->btd", post, ff["out"])
+            else:
+                out, _ = mlp(ff, x)
+            x = x + site(b + "hook_mlp_out", out)
+        x = site(b + "hook_resid_post", x)
+    unknown = sorted(set(hooks) - used)
+    if unknown:
+        known = params_site_names(params, num_layers)
+        raise ValueError(
+            f"no activation site {unknown[0]!r} in this network; its sites are {known}"
+        )
     return x, cache
 
 
@@ -234,7 +340,8 @@ class Model:
         self.program = program
         self.source_program = source_program  # the RASP program, when known (for trace)
         self.config = program.config
-        self.params_flat = {k: jnp.asarray(v) for k, v in program.params.items()}
+        # device_put, not jnp.asarray: on jax 0.10 asarray compiles a kernel per new shape
+        self.params_flat = jax.device_put(dict(program.params))
         ids = program.token_ids
         self.bos_id, self.pad_id = ids[program.bos], ids[program.pad]
         self.input_encoder = InputEncoder(ids, program.bos, program.pad, self.config.max_seq_len)
@@ -245,15 +352,7 @@ class Model:
         )
         kw = dict(num_layers=self.config.num_layers, pad_id=self.pad_id, causal=self.config.causal)
         self._fwd = jax.jit(partial(forward, **kw, capture=False))
-        self._cache_order: list[str] = []
-        fwd_capture = partial(forward, **kw, capture=True)
-
-        def fwd_cache(params, ids):
-            x, cache = fwd_capture(params, ids)
-            self._cache_order[:] = list(cache)  # forward order, seen while tracing
-            return x, cache
-
-        self._fwd_cache = jax.jit(fwd_cache)
+        self._fwd_cache = jax.jit(partial(forward, **kw, capture=True))
 
     # -- tracr-compatible surface ----------------------------------------------------------
     @property
@@ -324,12 +423,18 @@ class Model:
                 raise InputError(f"input {b}: {err}") from None
         return ids
 
+    @property
+    def site_names(self) -> list[str]:
+        """The activation sites (TransformerLens hook names) in forward order."""
+        return params_site_names(self.program.params, self.config.num_layers)
+
     def forward(self, ids, capture: bool = False):
-        """Final residual (and the cache of intermediates with ``capture``), jitted."""
+        """Final residual (and, with ``capture``, every activation site in forward order:
+        ``site_names``), jitted."""
         ids = jnp.asarray(ids)
         if capture:
-            x, cache = self._fwd_cache(self.params_flat, ids)
-            return x, {k: cache[k] for k in self._cache_order}  # forward order, not sorted
+            resid, cache = self._fwd_cache(self.params_flat, ids)
+            return resid, {name: cache[name] for name in self.site_names}
         return self._fwd(self.params_flat, ids)[0]
 
     def run_batch(self, inputs: Sequence[Sequence]) -> tuple[list[list], list[np.ndarray]]:
@@ -384,12 +489,12 @@ class Model:
 #: axis (``[batch, head, seq, d]``) is summed over heads. Renaming the cache keys means
 #: editing this table only.
 CACHE_SITES: dict[str, tuple[str, ...]] = {
-    "input_embeddings": ("embed",),
-    "resid_mid": ("L{l}.resid_mid",),
-    "resid_post": ("L{l}.resid_post",),
-    "attn_out": ("L{l}.attn.heads",),
-    "mlp_out": ("L{l}.mlp.out",),
-    "attn_pattern": ("L{l}.attn.pattern",),
+    "input_embeddings": ("hook_embed", "hook_pos_embed"),
+    "resid_mid": ("blocks.{l}.hook_resid_mid",),
+    "resid_post": ("blocks.{l}.hook_resid_post",),
+    "attn_out": ("blocks.{l}.hook_attn_out",),
+    "mlp_out": ("blocks.{l}.hook_mlp_out",),
+    "attn_pattern": ("blocks.{l}.attn.hook_pattern",),
 }
 
 

@@ -118,7 +118,7 @@ def test_edge_patch_matches_hand_computation(setups, exps):
     ids = exp.ids
     model = Model(c)
     _, cache = model.forward(ids, capture=True)
-    x = cache["L3.resid_pre"]
+    x = cache["blocks.3.hook_resid_pre"]
     pos = exp.clean.outputs[1]
     p = layer_params(exp.params, 3, "attn")
     heads, _ = attention(p, x, x - pos, x, attention_mask(ids, model.pad_id, False))
