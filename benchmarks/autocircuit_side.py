@@ -4,7 +4,8 @@ Loads each exported model with the export's own loader (``rasplab/export/runtime
 imported by file path: it needs only torch, transformer_lens, safetensors and numpy) and
 runs auto-circuit 1.0.1's ACDC (thresholds 10^-10..10^-2, 9 values, MSE faithfulness),
 EAP (mask gradients at the clean point, ``mask_val=0``, the gradient of the MSE to the
-corrupted output, absolute values) and subnetwork probing (its own KL loss, ``--epochs``)
+corrupted output, absolute values) and subnetwork probing (MSE to the clean output,
+``--epochs``; auto-circuit ablates with the token-wise mean of the corrupted inputs there)
 on the inputs recovery.py wrote. Resample ablation: the corrupted input's source outputs.
 Edge scores are written under rasplab's edge names at auto-circuit's granularity
 (``resid_start->L3.H0.v``), mapped through the sidecar's hook names.
@@ -18,7 +19,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 import torch.optim.adam  # noqa: F401
@@ -51,7 +51,7 @@ def node_names(sidecar: dict) -> tuple[dict, dict]:
 
 
 def run_program(rt, d: Path, epochs: int) -> dict:
-    from auto_circuit.data import PromptPairBatch
+    from auto_circuit.data import PromptDataLoader, PromptDataset
     from auto_circuit.prune_algos.ACDC import acdc_prune_scores
     from auto_circuit.prune_algos.mask_gradient import mask_gradient_prune_scores
     from auto_circuit.prune_algos.subnetwork_probing import subnetwork_probing_prune_scores
@@ -65,13 +65,14 @@ def run_program(rt, d: Path, epochs: int) -> dict:
     clean, corrupt = exp.encode(clean_in, width), exp.encode(corrupt_in, width)
     model = exp.model
     with torch.no_grad():
-        corrupt_out = model(corrupt)
+        clean_out, corrupt_out = model(clean), model(corrupt)
     pmodel = patchable_model(model, factorized=True, slice_output=None, separate_qkv=True,
                              device=torch.device("cpu"))
-    batch = PromptPairBatch(key=0, batch_diverge_idx=0, clean=clean, corrupt=corrupt,
-                            answers=corrupt_out, wrong_answers=corrupt_out)
-    task = SimpleNamespace(model=pmodel, train_loader=[batch], test_loader=[batch],
-                           true_edges=None)
+
+    def loader(answers):  # one batch of every input (ACDC uses only the first batch)
+        data = PromptDataset(list(clean), list(corrupt), list(answers), list(answers))
+        return PromptDataLoader(data, seq_len=None, diverge_idx=0, batch_size=len(clean),
+                                shuffle=False)
     srcs, dests = node_names(exp.sidecar)
     padded = set(exp.sidecar["padded"])
 
@@ -96,16 +97,18 @@ def run_program(rt, d: Path, epochs: int) -> dict:
 
     res = {"edges": sorted(k for k in (key(e) for e in pmodel.edges) if k), "methods": {}}
     t0 = time.perf_counter()
-    ps = acdc_prune_scores(task, tao_exps=THRESHOLD_EXPONENTS, tao_bases=[1],
-                           faithfulness_target="mse")
+    ps = acdc_prune_scores(pmodel, loader(clean_out), None, tao_exps=THRESHOLD_EXPONENTS,
+                           tao_bases=[1], faithfulness_target="mse")
     res["methods"]["acdc"] = {"seconds": time.perf_counter() - t0, "scores": edge_scores(ps)}
     t0 = time.perf_counter()
-    ps = mask_gradient_prune_scores(task, grad_function="logit", answer_function="mse",
-                                    mask_val=0.0)
+    # the MSE to the clean output has zero gradient at the clean point: use the corrupted
+    ps = mask_gradient_prune_scores(pmodel, loader(corrupt_out), None, grad_function="logit",
+                                    answer_function="mse", mask_val=0.0)
     scores = {k: abs(v) for k, v in edge_scores(ps).items()}
     res["methods"]["eap"] = {"seconds": time.perf_counter() - t0, "scores": scores}
     t0 = time.perf_counter()
-    ps = subnetwork_probing_prune_scores(task, epochs=epochs)
+    ps = subnetwork_probing_prune_scores(pmodel, loader(clean_out), None, epochs=epochs,
+                                         faithfulness_target="mse")
     res["methods"]["sp"] = {"seconds": time.perf_counter() - t0, "scores": edge_scores(ps)}
     return res
 

@@ -839,6 +839,18 @@ def render(data: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------
 
 
+KEPT_START, KEPT_END = "<!-- recovery.py -->", "<!-- /recovery.py -->"
+
+
+def keep_other_sections(path: Path, text: str) -> str:
+    """``text`` plus the section another script (benchmarks/recovery.py) keeps in ``path``."""
+    old = path.read_text() if path.exists() else ""
+    start, end = old.find(KEPT_START), old.find(KEPT_END)
+    if start < 0 or end < start:
+        return text
+    return text.rstrip("\n") + "\n\n" + old[start : end + len(KEPT_END)] + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--programs", help="comma-separated library names (default: all)")
@@ -891,7 +903,7 @@ def main(argv: list[str] | None = None) -> int:
                 else RESULTS_MD
             )
         )
-        out.write_text(render(data))
+        out.write_text(keep_other_sections(out, render(data)))
         log(f"wrote {out} from {args.from_json}")
         return 0
 
@@ -1001,7 +1013,7 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS_DIR / ("bench-partial.json" if partial else "bench.json")).write_text(
         json.dumps(data, indent=1, default=str) + "\n"
     )
-    text = render(data)
+    text = keep_other_sections(out, render(data))
     tmp = out.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, out)
