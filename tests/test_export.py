@@ -121,7 +121,10 @@ def check_every_hook(c: Case, ids: np.ndarray) -> None:
     for layer in range(c.compiled.config.num_layers):
         b = f"blocks.{layer}."
         for what in ("resid_pre", "resid_mid", "resid_post"):
-            _close(tl[b + OURS_TO_TL[what]], _ours(cache, layer, what), f"{b}{what}")
+            hook = OURS_TO_TL[what]
+            if cfg.attn_only and what == "resid_mid":  # no MLP: TL has no resid_mid
+                hook = "hook_resid_post"
+            _close(tl[b + hook], _ours(cache, layer, what), f"{b}{what}")
         x = _ours(cache, layer, "resid_pre")
         n = real_heads[layer]
         if n:
