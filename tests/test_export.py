@@ -28,8 +28,9 @@ from rasplab.programs import registry  # noqa: E402
 
 from rasplab.export import exported, load_transformer_lens, save_transformer_lens  # noqa: E402
 
-# multi-head layers, layers without attention or MLP, numerical and categorical outputs
-FAST = ["reverse", "frac_prevs", "hist", "sort", "pair_balance", "shuffle_dyck"]
+# multi-head layers, layers without attention or MLP, no MLP at all (shift_by_1: attn_only),
+# numerical and categorical outputs
+FAST = ["reverse", "frac_prevs", "hist", "sort", "pair_balance", "shuffle_dyck", "shift_by_1"]
 ROTATED = ["reverse", "frac_prevs", "pair_balance"]
 ALL = [spec.name for spec in registry.list_programs()]
 N_INPUTS = 6
