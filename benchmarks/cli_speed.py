@@ -31,7 +31,8 @@ COMMANDS = {
 }
 TARGETS = {"run reverse 1 2 3": 1.5, "recover reverse acdc zero": 3.0,
            "recover frac_prevs eap resample": 3.0}
-SECTION = "## CLI wall time (rasplab/benchmarks/cli_speed.py)"
+START, END = "<!-- cli-speed:start -->", "<!-- cli-speed:end -->"
+SECTION = "## CLI wall time (benchmarks/cli_speed.py)"
 
 
 def _time(cmd: list[str], cache: str) -> float:
@@ -67,15 +68,14 @@ def main() -> int:
              "|---|---|---|---|---|"]
     lines += [f"| `rasplab {n}` | {c:.2f} | {w:.2f} | {r:.2f}x | {t:.1f}x |"
               for n, c, w, r, t in rows]
-    text = "\n".join(lines) + "\n"
+    text = "\n".join([START, *lines, END]) + "\n"
     print(text)
     if not args.no_write:
         path = ROOT / "benchmarks" / "RESULTS.md"
         old = path.read_text() if path.exists() else ""
-        if SECTION in old:
-            head, _, rest = old.partition(SECTION)
-            nxt = rest.find("\n## ")
-            old = head + (rest[nxt + 1:] if nxt >= 0 else "")
+        if START in old and END in old:
+            head, rest = old.split(START, 1)
+            old = head + rest.split(END, 1)[1].lstrip("\n")
         path.write_text(old.rstrip() + "\n\n" + text)
     return 0
 

@@ -839,6 +839,26 @@ def render(data: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------
 
 
+KEPT = (
+    ("<!-- sweep:start (written by benchmarks/sweep_scaling.py) -->", "<!-- sweep:end -->"),
+    ("<!-- recovery.py -->", "<!-- /recovery.py -->"),
+    ("<!-- compression:start -->", "<!-- compression:end -->"),
+    ("<!-- cli-speed:start -->", "<!-- cli-speed:end -->"),
+)
+
+
+def keep_other_sections(path: Path, text: str) -> str:
+    """``text`` plus the sections other scripts keep in ``path`` between their markers
+    (``KEPT``: sweep_scaling.py, recovery.py, compression_speed.py, cli_speed.py)."""
+    old = path.read_text() if path.exists() else ""
+    for start_mark, end_mark in KEPT:
+        start, end = old.find(start_mark), old.find(end_mark)
+        if start < 0 or end < start or start_mark in text:
+            continue
+        text = text.rstrip("\n") + "\n\n" + old[start : end + len(end_mark)] + "\n"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--programs", help="comma-separated library names (default: all)")
@@ -891,7 +911,7 @@ def main(argv: list[str] | None = None) -> int:
                 else RESULTS_MD
             )
         )
-        out.write_text(render(data))
+        out.write_text(keep_other_sections(out, render(data)))
         log(f"wrote {out} from {args.from_json}")
         return 0
 
@@ -1001,23 +1021,12 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS_DIR / ("bench-partial.json" if partial else "bench.json")).write_text(
         json.dumps(data, indent=1, default=str) + "\n"
     )
-    text = _keep_sweep_section(render(data), out)
+    text = keep_other_sections(out, render(data))
     tmp = out.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, out)
     log(f"wrote {out} in {data['wall_s'] / 60:.1f} min")
     return 0
-
-
-def _keep_sweep_section(text: str, old_path: Path) -> str:
-    """Carry over the section benchmarks/sweep_scaling.py wrote into the old file."""
-    from sweep_scaling import MARK_END, MARK_START
-
-    old = old_path.read_text() if old_path.exists() else ""
-    if MARK_START not in old or MARK_END not in old or MARK_START in text:
-        return text
-    block = MARK_START + old.split(MARK_START, 1)[1].split(MARK_END, 1)[0] + MARK_END
-    return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
 if __name__ == "__main__":
