@@ -19,9 +19,11 @@ from .registry import (
     parse_vocab,
     program_names,
 )
-from .spec import TAG_DESCRIPTIONS, TAGS, ProgramSpec
+from .spec import FAMILIES, FAMILY_DESCRIPTIONS, TAG_DESCRIPTIONS, TAGS, ProgramSpec
 
 __all__ = [
+    "FAMILIES",
+    "FAMILY_DESCRIPTIONS",
     "ProgramSpec",
     "TAGS",
     "TAG_DESCRIPTIONS",

@@ -111,3 +111,17 @@ def brackets(pairs: Sequence[str], noise: Sequence = (), p_balanced: float = 0.5
         return random_tokens(rng, length)
 
     return generate
+
+
+def repeated_halves(vocab: Sequence, p: float = 0.5) -> Generator:
+    """Uniform tokens; with probability ``p`` (even lengths) the second half repeats the
+    first."""
+    base = uniform(vocab)
+
+    def generate(rng: np.random.Generator, length: int) -> list:
+        xs = base(rng, length)
+        if length % 2 == 0 and rng.random() < p:
+            xs[length // 2 :] = xs[: length // 2]
+        return xs
+
+    return generate
