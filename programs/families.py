@@ -15,8 +15,13 @@ from rasplab.compiler import rasp
 
 from . import samplers
 from . import arithmetic as ar
+from . import brackets as br
+from . import copying as cp
 from . import counting as ct
 from . import digits as dg
+from . import means as mn
+from . import patterns as pt
+from . import pointers as pn
 from . import sorting as so
 from . import strings as sg
 from .spec import ProgramSpec
@@ -157,6 +162,163 @@ def arithmetic() -> list[ProgramSpec]:
     ]
 
 
+def pattern() -> list[ProgramSpec]:
+    e = _entry("pattern")
+    return [
+        e("repeat_here", "True where the token equals the one before it",
+          pt.make_repeat_here, ABC, 6, "causal pattern selector-width"),
+        e("alternating", "True everywhere iff no two neighbours are equal",
+          pt.make_alternating, ABC, 6, "broadcast pattern selector-width"),
+        e("period_2", "True everywhere iff each token equals the one two places back",
+          lambda: pt.make_period(2), ("a", "b"), 6, "broadcast pattern selector-width",
+          generate=samplers.periodic(("a", "b"), 2)),
+        e("count_ab", "how many times ab occurs, everywhere", lambda: pt.make_count_bigram("ab"),
+          ABC, 6, "broadcast counting pattern selector-width"),
+        e("starts_with_ab", "True everywhere iff the input starts with ab",
+          lambda: pt.make_starts_with("ab"), ABC, 6, "broadcast pattern selector-width uses-length",
+          generate=samplers.with_pattern(ABC, "ab")),
+        e("ends_with_ba", "True everywhere iff the input ends with ba",
+          lambda: pt.make_ends_with("ba"), ABC, 6, "broadcast pattern selector-width uses-length",
+          generate=samplers.with_pattern(ABC, "ba")),
+        e("bigram_seen", "True where the bigram ending here ended somewhere before",
+          pt.make_bigram_seen, ("a", "b"), 6, "causal pattern selector-width"),
+        e("count_runs", "how many runs of equal tokens the input has, everywhere",
+          pt.make_count_runs, ABC, 6, "broadcast counting pattern selector-width"),
+        e("run_length", "how long the run of equal tokens ending here is",
+          pt.make_run_length, ("a", "b"), 6, "causal counting mlp-heavy pattern selector-width"),
+        e("first_ab_end", "the index where ab first ends, everywhere",
+          lambda: pt.make_first_bigram_end("ab"), ABC, 6, "broadcast mlp-heavy pattern selector-width",
+          generate=samplers.with_pattern(ABC, "ab")),
+    ]
+
+
+def brackets() -> list[ProgramSpec]:
+    e = _entry("brackets")
+    parens = ("(", ")")
+    with_noise = ("(", ")", "a")
+    gen = samplers.brackets(["()"])
+    noisy = samplers.brackets(["()"], noise=["a"])
+    return [
+        e("depth", "nesting depth after each position (opening minus closing so far)",
+          br.make_depth, with_noise, 6, "causal dyck mlp-heavy selector-width", generate=noisy),
+        e("max_depth", "the deepest nesting reached, everywhere", br.make_max_depth,
+          parens, 8, "broadcast dyck mlp-heavy selector-width", generate=gen),
+        e("unmatched_closers", "how many closing brackets have no partner, everywhere",
+          br.make_unmatched_closers, parens, 8, "broadcast dyck mlp-heavy selector-width", generate=gen),
+        e("unmatched_openers", "how many opening brackets are never closed, everywhere",
+          br.make_unmatched_openers, parens, 8, "broadcast dyck mlp-heavy selector-width", generate=gen),
+        e("balanced", "True everywhere iff balanced, counted with selector widths",
+          br.make_balanced, with_noise, 6, "broadcast dyck mlp-heavy selector-width", generate=noisy),
+        e("balanced_prefix", "True where the input up to here is balanced",
+          br.make_balanced_prefix, parens, 8, "causal dyck mlp-heavy selector-width", generate=gen),
+        e("first_break", "the index of the first unmatched closing bracket, everywhere",
+          br.make_first_break, parens, 8, "broadcast dyck mlp-heavy selector-width", generate=gen),
+        e("top_level_groups", "how many top-level bracket groups close, everywhere",
+          br.make_count_top_level, parens, 8, "broadcast counting dyck mlp-heavy selector-width", generate=gen),
+    ]
+
+
+def _pointers_inside(xs: Sequence) -> bool:
+    return all(isinstance(x, int) and 0 <= x < len(xs) for x in xs)
+
+
+def _permutation(xs: Sequence) -> bool:
+    return sorted(xs) == list(range(len(xs)))
+
+
+def _letter_pointers_inside(xs: Sequence) -> bool:
+    return all(int(t[1]) < len(xs) for t in xs)
+
+
+def pointers() -> list[ProgramSpec]:
+    e = _entry("pointers")
+    positions = (0, 1, 2, 3, 4)
+    inside = {"valid": _pointers_inside, "generate": samplers.positions()}
+    letter_offsets = tuple(f"{c}{d}" for c in "ab" for d in range(3))
+    letter_pointers = tuple(f"{c}{d}" for c in "ab" for d in range(4))
+    return [
+        e("reach_3", "the position reached after three pointer hops",
+          lambda: pn.make_follow(3), positions, 5, "attention-only copying", **inside),
+        e("fixed_point", "True where the position points to itself", pn.make_is_fixed_point,
+          positions, 5, "causal", **inside),
+        e("in_degree", "how many positions point here", pn.make_in_degree, positions, 5,
+          "counting selector-width", **inside),
+        e("pointed_to", "True where some position points here", pn.make_is_pointed_to,
+          positions, 5, "selector-width", **inside),
+        e("returns_in_2", "True where two pointer hops lead back here", pn.make_two_cycle,
+          positions, 5, "", **inside),
+        e("inverse_permutation", "the inverse of a permutation of the positions",
+          pn.make_inverse_permutation, positions, 5, "attention-only copying",
+          valid=_permutation, generate=samplers.permutations()),
+        e("offset_lookup", "tokens are letter+offset: the letter that many places back",
+          pn.make_offset_lookup, letter_offsets, 4, "causal copying"),
+        e("fetch_letter", "tokens are letter+pointer: the letter at the pointed position",
+          pn.make_fetch_letter, letter_pointers, 4, "copying",
+          valid=_letter_pointers_inside, generate=samplers.letter_pointers("ab")),
+        e("self_loops", "how many positions point to themselves, everywhere",
+          pn.make_count_self_loops, positions, 5, "broadcast counting selector-width", **inside),
+        e("points_to_max", "True where the pointed position holds the largest pointer",
+          pn.make_pointer_to_max, positions, 5, "selector-width", **inside),
+    ]
+
+
+def means() -> list[ProgramSpec]:
+    e = _entry("means")
+    nums = (0, 1, 2, 3)
+    return [
+        e("mean_token", "the mean token value, everywhere", mn.make_mean_token, nums, 5,
+          "beyond-tracr broadcast non-binary-mean numerical"),
+        e("frac_above_1", "fraction of tokens above 1, everywhere",
+          lambda: mn.make_frac_where(lambda t: t > 1, "frac_above_1"), nums, 5,
+          "broadcast counting numerical"),
+        e("suffix_frac_a", "fraction of a from here to the end",
+          lambda: mn.make_suffix_frac("a"), ABC, 6, "counting numerical"),
+        e("window_mean", "mean of this token and the one before", mn.make_window_mean,
+          nums, 5, "beyond-tracr causal non-binary-mean numerical"),
+        e("above_mean", "True where the token exceeds the mean token", mn.make_above_mean,
+          nums, 5, "beyond-tracr non-binary-mean numerical"),
+        e("half_a", "1 everywhere iff at least half the tokens are a, else 0",
+          lambda: mn.make_at_least_half("a"), ABC, 6, "broadcast counting numerical"),
+        e("mean_even_positions", "mean token over the even positions, everywhere",
+          mn.make_mean_even_positions, nums, 5, "beyond-tracr broadcast non-binary-mean numerical"),
+        e("mean_ceil", "the mean token rounded up, everywhere", mn.make_mean_ceil, nums, 5,
+          "beyond-tracr broadcast non-binary-mean numerical"),
+        e("deviation", "each token minus the mean token", mn.make_deviation, nums, 5, "beyond-tracr non-binary-mean numerical"),
+        e("frac_smaller", "fraction of positions holding a smaller token",
+          mn.make_frac_smaller, nums, 5, "counting selector-width uses-length"),
+        e("mostly_a", "True where more than half the tokens so far are a",
+          lambda: mn.make_prefix_frac_above("a", 0.5), ABC, 6, "causal counting numerical"),
+    ]
+
+
+def copying() -> list[ProgramSpec]:
+    e = _entry("copying")
+    return [
+        e("copy_token_1", "the second token, everywhere", lambda: cp.make_copy_at(1), ABC, 6,
+          "attention-only broadcast copying"),
+        e("pair_leader", "the token at the even position of each pair", cp.make_pair_leader,
+          ABC, 6, "attention-only causal copying"),
+        e("repeat_first_half", "the first half written again", cp.make_repeat_first_half,
+          ABC, 6, "copying selector-width uses-length"),
+        e("echo_2", "the token two places back, the current one near the start",
+          lambda: cp.make_echo(2), ABC, 6, "causal copying"),
+        e("induction_first", "the token after the first occurrence of the current token",
+          cp.make_induction_first, ABC, 6, "causal copying induction mlp-heavy selector-width"),
+        e("induction_before", "the token before the previous occurrence of the current token",
+          cp.make_induction_before, ABC, 6, "copying induction selector-width"),
+        e("bigram_induction", "the token after the previous occurrence of the current bigram",
+          cp.make_bigram_induction, ("a", "b"), 6, "causal copying induction selector-width"),
+        e("last_a_position", "the index of the last a so far",
+          lambda: cp.make_last_position_of("a"), ABC, 6, "causal copying mlp-heavy selector-width"),
+        e("copy_after_a", "the token right after the first a, everywhere",
+          lambda: cp.make_copy_after("a"), ABC, 6, "broadcast copying selector-width"),
+    ]
+
+
 def all_family_specs() -> list[ProgramSpec]:
     """Every task-family entry, family by family."""
-    return strings() + counting() + sorting() + arithmetic()
+    return [spec for family in FAMILY_ENTRIES for spec in family()]
+
+
+FAMILY_ENTRIES = (strings, counting, sorting, arithmetic, pattern, brackets, pointers,
+                  means, copying)
