@@ -379,5 +379,9 @@ def _arithmetic() -> list[ProgramSpec]:
 def all_specs() -> list[ProgramSpec]:
     """Every library entry, in library order."""
     from .families import all_family_specs
+    from .generated import generated_specs
 
-    return _tracr_lib() + _rasp_paper() + _mechanisms() + _arithmetic() + all_family_specs()
+    return (
+        _tracr_lib() + _rasp_paper() + _mechanisms() + _arithmetic() + all_family_specs()
+        + generated_specs()
+    )

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rasplab.compiler import rasp
-
-from . import samplers
 from . import arithmetic as ar
 from . import brackets as br
 from . import copying as cp
@@ -22,6 +19,7 @@ from . import digits as dg
 from . import means as mn
 from . import patterns as pt
 from . import pointers as pn
+from . import samplers
 from . import sorting as so
 from . import strings as sg
 from .spec import ProgramSpec
@@ -66,9 +64,11 @@ def strings() -> list[ProgramSpec]:
         e("dedupe_runs", "each run of equal letters squeezed to one letter",
           sg.make_dedupe_runs, ABC, 6, "copying mlp-heavy selector-width"),
         e("halves_equal", "True everywhere iff the string is a word written twice",
-          sg.make_halves_equal, ("a", "b"), 6, "broadcast mlp-heavy pattern selector-width uses-length",
+          sg.make_halves_equal, ("a", "b"), 6,
+          "broadcast mlp-heavy pattern selector-width uses-length",
           generate=samplers.repeated_halves(("a", "b"))),
-        e("riffle", "the two halves interleaved", sg.make_riffle, ABC, 6, "copying selector-width uses-length"),
+        e("riffle", "the two halves interleaved", sg.make_riffle, ABC, 6,
+          "copying selector-width uses-length"),
     ]
 
 
@@ -98,7 +98,8 @@ def counting() -> list[ProgramSpec]:
         e("is_repeated", "True where the token occurs at least twice", ct.make_is_repeated,
           ABCD, 5, "counting selector-width"),
         e("count_earlier_smaller", "how many earlier positions hold a smaller token",
-          ct.make_count_earlier_smaller, (1, 2, 3), 6, "beyond-tracr causal composite-selector counting selector-width"),
+          ct.make_count_earlier_smaller, (1, 2, 3), 6,
+          "beyond-tracr causal composite-selector counting selector-width"),
     ]
 
 
@@ -111,7 +112,8 @@ def sorting() -> list[ProgramSpec]:
     nums = (1, 2, 3, 4)
     return [
         e("sort_parity", "even tokens first, then odd ones, each in input order",
-          lambda: so.make_sort_by(lambda t: t % 2, "sort_parity"), (0, 1, 2, 3), 5, "selector-width sorting"),
+          lambda: so.make_sort_by(lambda t: t % 2, "sort_parity"), (0, 1, 2, 3), 5,
+          "selector-width sorting"),
         e("sort_descending", "the tokens from largest to smallest", so.make_sort_descending,
           nums, 5, "selector-width sorting"),
         e("argsort", "the indices of the tokens in ascending order", so.make_argsort, nums, 5,
@@ -146,17 +148,22 @@ def arithmetic() -> list[ProgramSpec]:
         e("decrement_base3", "subtract one from a base-3 number (wrapping), LSD first",
           lambda: dg.make_decrement(3), (0, 1, 2), 6, "arithmetic causal numerical"),
         e("add_base3", "sum of two base-3 numbers given as digit columns 'ab', LSD first",
-          lambda: dg.make_add_columns(3), digits3, 4, "arithmetic causal mlp-heavy numerical selector-width"),
+          lambda: dg.make_add_columns(3), digits3, 4,
+          "arithmetic causal mlp-heavy numerical selector-width"),
         e("binary_subtract", "a - b of binary columns 'ab' (wrapping), LSB first",
-          dg.make_binary_subtract, bits2, 5, "arithmetic causal mlp-heavy numerical selector-width"),
+          dg.make_binary_subtract, bits2, 5,
+          "arithmetic causal mlp-heavy numerical selector-width"),
         e("greater_so_far", "whether a > b on the bits so far, columns 'ab', LSB first",
           dg.make_greater_so_far, bits2, 5, "arithmetic causal mlp-heavy numerical selector-width"),
         e("double_base3", "twice a base-3 number (wrapping), LSD first",
-          lambda: dg.make_double(3), (0, 1, 2), 6, "arithmetic causal mlp-heavy numerical selector-width"),
+          lambda: dg.make_double(3), (0, 1, 2), 6,
+          "arithmetic causal mlp-heavy numerical selector-width"),
         e("digit_sum_base3", "the sum of the base-3 digits, everywhere",
-          lambda: dg.make_digit_sum(3), (0, 1, 2), 6, "arithmetic broadcast mlp-heavy selector-width"),
+          lambda: dg.make_digit_sum(3), (0, 1, 2), 6,
+          "arithmetic broadcast mlp-heavy selector-width"),
         e("prefix_sum_mod3", "the sum of the digits so far, mod 3",
-          lambda: dg.make_prefix_sum_mod(3), (0, 1, 2), 6, "arithmetic causal mlp-heavy selector-width"),
+          lambda: dg.make_prefix_sum_mod(3), (0, 1, 2), 6,
+          "arithmetic causal mlp-heavy selector-width"),
         e("gray_code", "the Gray code of a binary number, LSB first", dg.make_gray_code,
           (0, 1), 8, "arithmetic selector-width"),
     ]
@@ -187,7 +194,8 @@ def pattern() -> list[ProgramSpec]:
         e("run_length", "how long the run of equal tokens ending here is",
           pt.make_run_length, ("a", "b"), 6, "causal counting mlp-heavy pattern selector-width"),
         e("first_ab_end", "the index where ab first ends, everywhere",
-          lambda: pt.make_first_bigram_end("ab"), ABC, 6, "broadcast mlp-heavy pattern selector-width",
+          lambda: pt.make_first_bigram_end("ab"), ABC, 6,
+          "broadcast mlp-heavy pattern selector-width",
           generate=samplers.with_pattern(ABC, "ab")),
     ]
 
@@ -204,17 +212,21 @@ def brackets() -> list[ProgramSpec]:
         e("max_depth", "the deepest nesting reached, everywhere", br.make_max_depth,
           parens, 8, "broadcast dyck mlp-heavy selector-width", generate=gen),
         e("unmatched_closers", "how many closing brackets have no partner, everywhere",
-          br.make_unmatched_closers, parens, 8, "broadcast dyck mlp-heavy selector-width", generate=gen),
+          br.make_unmatched_closers, parens, 8,
+          "broadcast dyck mlp-heavy selector-width", generate=gen),
         e("unmatched_openers", "how many opening brackets are never closed, everywhere",
-          br.make_unmatched_openers, parens, 8, "broadcast dyck mlp-heavy selector-width", generate=gen),
+          br.make_unmatched_openers, parens, 8,
+          "broadcast dyck mlp-heavy selector-width", generate=gen),
         e("balanced", "True everywhere iff balanced, counted with selector widths",
-          br.make_balanced, with_noise, 6, "broadcast dyck mlp-heavy selector-width", generate=noisy),
+          br.make_balanced, with_noise, 6,
+          "broadcast dyck mlp-heavy selector-width", generate=noisy),
         e("balanced_prefix", "True where the input up to here is balanced",
           br.make_balanced_prefix, parens, 8, "causal dyck mlp-heavy selector-width", generate=gen),
         e("first_break", "the index of the first unmatched closing bracket, everywhere",
           br.make_first_break, parens, 8, "broadcast dyck mlp-heavy selector-width", generate=gen),
         e("top_level_groups", "how many top-level bracket groups close, everywhere",
-          br.make_count_top_level, parens, 8, "broadcast counting dyck mlp-heavy selector-width", generate=gen),
+          br.make_count_top_level, parens, 8,
+          "broadcast counting dyck mlp-heavy selector-width", generate=gen),
     ]
 
 
@@ -233,7 +245,7 @@ def _letter_pointers_inside(xs: Sequence) -> bool:
 def pointers() -> list[ProgramSpec]:
     e = _entry("pointers")
     positions = (0, 1, 2, 3, 4)
-    inside = {"valid": _pointers_inside, "generate": samplers.positions()}
+    inside = {"valid": _pointers_inside, "generate": samplers.positions(), "min_len": 2}
     letter_offsets = tuple(f"{c}{d}" for c in "ab" for d in range(3))
     letter_pointers = tuple(f"{c}{d}" for c in "ab" for d in range(4))
     return [
@@ -249,7 +261,7 @@ def pointers() -> list[ProgramSpec]:
           positions, 5, "", **inside),
         e("inverse_permutation", "the inverse of a permutation of the positions",
           pn.make_inverse_permutation, positions, 5, "attention-only copying",
-          valid=_permutation, generate=samplers.permutations()),
+          valid=_permutation, generate=samplers.permutations(), min_len=2),
         e("offset_lookup", "tokens are letter+offset: the letter that many places back",
           pn.make_offset_lookup, letter_offsets, 4, "causal copying"),
         e("fetch_letter", "tokens are letter+pointer: the letter at the pointed position",
@@ -283,7 +295,8 @@ def means() -> list[ProgramSpec]:
           mn.make_mean_even_positions, nums, 5, "beyond-tracr broadcast non-binary-mean numerical"),
         e("mean_ceil", "the mean token rounded up, everywhere", mn.make_mean_ceil, nums, 5,
           "beyond-tracr broadcast non-binary-mean numerical"),
-        e("deviation", "each token minus the mean token", mn.make_deviation, nums, 5, "beyond-tracr non-binary-mean numerical"),
+        e("deviation", "each token minus the mean token", mn.make_deviation, nums, 5,
+          "beyond-tracr non-binary-mean numerical"),
         e("frac_smaller", "fraction of positions holding a smaller token",
           mn.make_frac_smaller, nums, 5, "counting selector-width uses-length"),
         e("mostly_a", "True where more than half the tokens so far are a",

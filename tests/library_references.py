@@ -165,7 +165,9 @@ PATTERN = {
         i > 0 and any(xs[j - 1 : j + 1] == xs[i - 1 : i + 1] for j in range(1, i))
         for i in range(len(xs))
     ],
-    "count_runs": lambda xs: everywhere(sum(i == 0 or xs[i - 1] != xs[i] for i in range(len(xs))), xs),
+    "count_runs": lambda xs: everywhere(
+        sum(i == 0 or xs[i - 1] != xs[i] for i in range(len(xs))), xs
+    ),
     "run_length": _run_lengths,
     "first_ab_end": lambda xs: everywhere(_first_end(xs, "ab"), xs),
 }
