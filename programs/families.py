@@ -1,7 +1,7 @@
 """The library entries of the task families (strings, counting, sorting, arithmetic,
 pattern, brackets, pointers, means, copying), one function per family.
 
-Sizes stay small (vocabularies of 2-6 tokens, lengths up to 4-6) so every entry compiles
+Sizes stay small (vocabularies of 2-9 tokens, lengths 4-8) so every entry compiles
 in milliseconds and its exactness check stays cheap. Tags come from the fixed vocabulary
 in :mod:`.spec`; the structural ones, ``causal`` and ``beyond-tracr`` are checked against
 the program by the tests.
