@@ -5,8 +5,12 @@
     program = spec.build()
     inputs = spec.sample_clean(rng=0, n=8)
 
-Program builders live in ``tracr_lib``, ``rasp_paper``, ``mechanisms`` and ``arithmetic``;
-they import only ``rasp`` and use only tracr's API, so they also run under tracr.
+Program builders live in ``tracr_lib``, ``rasp_paper``, ``mechanisms``, ``arithmetic`` and
+one module per task family (``strings``, ``counting``, ``sorting``, ``digits``,
+``patterns``, ``brackets``, ``pointers``, ``means``, ``copying``), plus the seeded
+generator ``random_programs``; they import only ``rasp`` (and numpy) and use only tracr's
+API, so they also run under tracr. ``catalog``, ``families`` and ``generated`` turn them
+into library entries, each in one family (``filter_programs(family=...)``).
 Importing this package imports neither JAX nor the compiler's model code.
 """
 
@@ -19,9 +23,11 @@ from .registry import (
     parse_vocab,
     program_names,
 )
-from .spec import TAG_DESCRIPTIONS, TAGS, ProgramSpec
+from .spec import FAMILIES, FAMILY_DESCRIPTIONS, TAG_DESCRIPTIONS, TAGS, ProgramSpec
 
 __all__ = [
+    "FAMILIES",
+    "FAMILY_DESCRIPTIONS",
     "ProgramSpec",
     "TAGS",
     "TAG_DESCRIPTIONS",

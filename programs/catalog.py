@@ -31,6 +31,60 @@ def _pointers_inside(xs: Sequence) -> bool:
     return all(isinstance(x, int) and 0 <= x < len(xs) for x in xs)
 
 
+#: The family of each entry below.
+_FAMILY: dict[str, str] = {
+    "reverse": "strings",
+    "rotate_left": "strings",
+    "swap_pairs": "strings",
+    "palindrome": "strings",
+    "length": "counting",
+    "hist": "counting",
+    "count_less_freq_2": "counting",
+    "count_a": "counting",
+    "double_hist": "counting",
+    "first_occurrence": "counting",
+    "prev_occurrence_count": "counting",
+    "later_different_count": "counting",
+    "prefix_count_a": "counting",
+    "count_distinct": "counting",
+    "count_smaller": "counting",
+    "sort_unique": "sorting",
+    "sort": "sorting",
+    "sort_freq": "sorting",
+    "sort_stable": "sorting",
+    "most_freq": "sorting",
+    "max_token": "sorting",
+    "position_checksum": "arithmetic",
+    "running_parity": "arithmetic",
+    "increment_base3": "arithmetic",
+    "binary_add": "arithmetic",
+    "digit_sum_mod3": "arithmetic",
+    "detect_pattern_abc": "pattern",
+    "detect_pattern_aba": "pattern",
+    "contains_ab": "pattern",
+    "same_as_first": "pattern",
+    "pair_balance": "brackets",
+    "shuffle_dyck": "brackets",
+    "shuffle_dyck2": "brackets",
+    "dyck1": "brackets",
+    "dyck2": "brackets",
+    "pointer_follow_1": "pointers",
+    "pointer_follow_2": "pointers",
+    "frac_prevs": "means",
+    "majority": "means",
+    "prefix_mean": "means",
+    "prefix_mean_above": "means",
+    "mean_floor": "means",
+    "shift_by_1": "copying",
+    "shift_by_2": "copying",
+    "induction": "copying",
+    "induction_composite": "copying",
+    "next_token": "copying",
+    "copy_first": "copying",
+    "last_token": "copying",
+}
+
+
 def _spec(name: str, description: str, build, vocab, max_seq_len: int, tags: str, **kw):
     return ProgramSpec(
         name=name,
@@ -39,6 +93,7 @@ def _spec(name: str, description: str, build, vocab, max_seq_len: int, tags: str
         vocab=vocab,
         max_seq_len=max_seq_len,
         tags=frozenset(tags.split()),
+        family=kw.pop("family", None) or _FAMILY[name],
         **kw,
     )
 
@@ -323,4 +378,10 @@ def _arithmetic() -> list[ProgramSpec]:
 
 def all_specs() -> list[ProgramSpec]:
     """Every library entry, in library order."""
-    return _tracr_lib() + _rasp_paper() + _mechanisms() + _arithmetic()
+    from .families import all_family_specs
+    from .generated import generated_specs
+
+    return (
+        _tracr_lib() + _rasp_paper() + _mechanisms() + _arithmetic() + all_family_specs()
+        + generated_specs()
+    )

@@ -85,3 +85,51 @@ def select_all(name: str = "select_all") -> rasp.Selector:
 def select_prefix(name: str = "prefix") -> rasp.Selector:
     """Every position attends to itself and the positions before it."""
     return rasp.Select(rasp.indices, rasp.indices, rasp.Comparison.LEQ).named(name)
+
+
+def read_from(source: rasp.SOp, values: rasp.SOp, name: str) -> rasp.SOp:
+    """Position ``i`` reads ``values`` at the position ``source[i]`` (None if none)."""
+    select = rasp.Select(rasp.indices, source, rasp.Comparison.EQ).named(f"{name}_select")
+    return rasp.Aggregate(select, values).named(name)
+
+
+def send_to(target: rasp.SOp, values: rasp.SOp, name: str) -> rasp.SOp:
+    """Position ``i`` receives ``values`` from the position whose ``target`` is ``i``
+    (None if none; the targets must be pairwise different where they meet an index)."""
+    select = rasp.Select(target, rasp.indices, rasp.Comparison.EQ).named(f"{name}_select")
+    return rasp.Aggregate(select, values).named(name)
+
+
+def read_offset(offset: int, values: rasp.SOp, name: str) -> rasp.SOp:
+    """``values`` at position ``i + offset`` (None outside the input)."""
+    select = rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == q + offset)
+    return rasp.Aggregate(select.named(f"{name}_select"), values).named(name)
+
+
+def count_where(test: Callable[[rasp.Value], bool], sop: rasp.SOp, name: str) -> rasp.SOp:
+    """How many positions of the whole input have ``test(sop)``, at every position."""
+    select = rasp.Select(sop, sop, lambda k, q: k is not None and bool(test(k)))
+    return rasp.SelectorWidth(select.named(f"{name}_select")).named(name)
+
+
+def stable_rank(keys: rasp.SOp, name: str, *, descending: bool = False) -> rasp.SOp:
+    """Each position's place in the stable sort of ``keys``: how many positions hold a
+    smaller key (larger if ``descending``), or an equal key earlier. One Select over the
+    tuple ``(key, index)``."""
+    key_at = pair(keys, rasp.indices, f"{name}_key_at")
+    if descending:
+        before = lambda k, q: k[0] > q[0] or (k[0] == q[0] and k[1] < q[1])
+    else:
+        before = lambda k, q: k[0] < q[0] or (k[0] == q[0] and k[1] < q[1])
+    select = rasp.Select(key_at, key_at, before).named(f"{name}_before")
+    return rasp.SelectorWidth(select).named(name)
+
+
+def first_where(flag_sop: rasp.SOp, values: rasp.SOp, name: str) -> rasp.SOp:
+    """``values`` at the first position where the boolean ``flag_sop`` holds, everywhere
+    (None if it holds nowhere)."""
+    earlier = prefix_count(lambda f: bool(f), flag_sop, f"{name}_earlier", strict=True)
+    first = rasp.SequenceMap(lambda f, c: bool(f) and c == 0, flag_sop, earlier)
+    first = first.named(f"{name}_is_first")
+    select = rasp.Select(first, first, lambda k, q: bool(k)).named(f"{name}_select")
+    return rasp.Aggregate(select, values).named(name)

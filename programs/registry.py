@@ -15,7 +15,7 @@ from typing import Any
 
 from rasplab.compiler import rasp
 
-from .spec import TAGS, ProgramSpec
+from .spec import FAMILIES, TAGS, ProgramSpec
 
 
 class UnknownProgramError(KeyError, ValueError):
@@ -73,24 +73,40 @@ def _tag_set(tags: str | Iterable[str] | None) -> frozenset[str]:
     return chosen
 
 
+def _family_set(family: str | Iterable[str] | None) -> frozenset[str]:
+    if family is None:
+        return frozenset()
+    chosen = frozenset([family] if isinstance(family, str) else family)
+    unknown = sorted(chosen - FAMILIES)
+    if unknown:
+        raise ValueError(
+            f"unknown family {', '.join(unknown)}; known families: {', '.join(sorted(FAMILIES))}"
+        )
+    return chosen
+
+
 def filter_programs(
     tag: str | Iterable[str] | None = None,
     *,
     exclude: str | Iterable[str] | None = None,
     causal_ok: bool | None = None,
+    family: str | Iterable[str] | None = None,
 ) -> list[ProgramSpec]:
     """Library programs carrying every tag in ``tag`` and none in ``exclude``.
 
-    ``causal_ok`` (if not None) keeps only programs whose ``causal_ok`` equals it.
-    Unknown tags raise ValueError.
+    ``causal_ok`` (if not None) keeps only programs whose ``causal_ok`` equals it;
+    ``family`` (if given) only programs of that family (or of any of several). Unknown
+    tags and families raise ValueError.
     """
     wanted, unwanted = _tag_set(tag), _tag_set(exclude)
+    families = _family_set(family)
     return [
         spec
         for spec in list_programs()
         if wanted <= spec.tags
         and not (unwanted & spec.tags)
         and (causal_ok is None or spec.causal_ok == causal_ok)
+        and (not families or spec.family in families)
     ]
 
 

@@ -111,3 +111,53 @@ def brackets(pairs: Sequence[str], noise: Sequence = (), p_balanced: float = 0.5
         return random_tokens(rng, length)
 
     return generate
+
+
+def repeated_halves(vocab: Sequence, p: float = 0.5) -> Generator:
+    """Uniform tokens; with probability ``p`` (even lengths) the second half repeats the
+    first."""
+    base = uniform(vocab)
+
+    def generate(rng: np.random.Generator, length: int) -> list:
+        xs = base(rng, length)
+        if length % 2 == 0 and rng.random() < p:
+            xs[length // 2 :] = xs[: length // 2]
+        return xs
+
+    return generate
+
+
+def periodic(vocab: Sequence, period: int, p: float = 0.5) -> Generator:
+    """Uniform tokens; with probability ``p`` every token repeats the one ``period``
+    places earlier."""
+    base = uniform(vocab)
+
+    def generate(rng: np.random.Generator, length: int) -> list:
+        xs = base(rng, length)
+        if rng.random() < p:
+            xs = [xs[i % period] for i in range(length)]
+        return xs
+
+    return generate
+
+
+def permutations() -> Generator:
+    """A uniformly random permutation of the positions ``0 .. length - 1``."""
+
+    def generate(rng: np.random.Generator, length: int) -> list:
+        return [int(i) for i in rng.permutation(length)]
+
+    return generate
+
+
+def letter_pointers(letters: Sequence[str]) -> Generator:
+    """Tokens ``letter + pointer`` (``"a2"``), each pointer a position of the input."""
+    letters = list(letters)
+
+    def generate(rng: np.random.Generator, length: int) -> list:
+        return [
+            f"{letters[int(rng.integers(0, len(letters)))]}{int(rng.integers(0, length))}"
+            for _ in range(length)
+        ]
+
+    return generate

@@ -37,6 +37,23 @@ TAG_DESCRIPTIONS: dict[str, str] = {
 }
 TAGS: frozenset[str] = frozenset(TAG_DESCRIPTIONS)
 
+#: The task families, each with what its programs do. Every library program belongs to
+#: exactly one; a user's program is in ``"user"`` unless it says otherwise.
+FAMILY_DESCRIPTIONS: dict[str, str] = {
+    "strings": "string manipulation: reverse, rotate, filter, map letters",
+    "counting": "counting and histograms",
+    "sorting": "sorting, ranks, minima and maxima",
+    "arithmetic": "arithmetic on numbers written as digits",
+    "pattern": "detecting patterns of tokens",
+    "brackets": "bracket matching and nesting depth",
+    "pointers": "tokens are positions: following and inverting pointers",
+    "means": "numerical means and thresholds",
+    "copying": "induction and copying tokens between positions",
+    "generated": "random well-typed programs from a seeded generator",
+    "user": "a program from outside the library",
+}
+FAMILIES: frozenset[str] = frozenset(FAMILY_DESCRIPTIONS)
+
 _MAX_TRIES = 1000
 
 
@@ -55,7 +72,8 @@ class ProgramSpec:
     ``build()`` returns a fresh program each call. ``vocab`` is stored as a sorted tuple.
     Inputs are lists of vocab tokens of length ``min_len .. max_seq_len`` on which
     ``valid`` (if given) holds. ``lengths`` (if given) restricts the lengths the samplers
-    draw, ``generate(rng, length)`` (if given) replaces uniform token sampling. A
+    draw, ``generate(rng, length)`` (if given) replaces uniform token sampling. ``family``
+    is one of :data:`FAMILIES` (``"user"`` by default). A
     program that only looks backwards has ``causal_ok`` (equivalently, the tag
     ``"causal"``; either one sets both).
     """
@@ -75,6 +93,7 @@ class ProgramSpec:
         default=None, repr=False, compare=False
     )
     lengths: tuple[int, ...] | None = None
+    family: str = "user"
 
     def __post_init__(self) -> None:
         set_ = lambda field, value: object.__setattr__(self, field, value)
@@ -95,6 +114,11 @@ class ProgramSpec:
         if unknown:
             raise ValueError(
                 f"program {self.name!r}: unknown tags {unknown}; known: {sorted(TAGS)}"
+            )
+        if self.family not in FAMILIES:
+            raise ValueError(
+                f"program {self.name!r}: unknown family {self.family!r}; known: "
+                f"{', '.join(sorted(FAMILIES))}"
             )
         causal = self.causal_ok or "causal" in tags
         set_("causal_ok", causal)
@@ -190,6 +214,7 @@ class ProgramSpec:
         return {
             "name": self.name,
             "description": self.description,
+            "family": self.family,
             "vocab": list(self.vocab),
             "max_seq_len": self.max_seq_len,
             "min_len": self.min_len,

@@ -10,7 +10,9 @@ Programs tagged causal are also compiled with ``causal=True`` and compared with 
 ``rasp.causal_evaluate`` and ``rasp.evaluate``.
 
 The default run covers the cheap programs (small input space, few layers: the cost is the
-jit compile of each model); ``-m slow`` runs every program.
+jit compile of each model) of the original catalog; the task families and the generated
+family get their default-run check on samples in ``tests/test_library_families.py`` (one
+jit for all of them). ``-m slow`` runs every program here.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import numpy as np
 import pytest
 from rasplab.compiler import CompileError, compile_program, rasp
 from rasplab.programs import list_programs
+from rasplab.programs.families import all_family_specs
+from rasplab.programs.generated import generated_specs
 from strategies import compare, same_output
 
 EXHAUSTIVE_LIMIT = 10_000
@@ -47,14 +51,22 @@ def _layers(spec) -> int:
     return _LAYERS[spec.name]
 
 
+CHECKED_ELSEWHERE = {s.name for s in all_family_specs() + generated_specs()}
+
+
 def _is_fast(spec) -> bool:
-    return _input_space(spec) <= FAST_MAX_INPUTS and _layers(spec) <= FAST_MAX_LAYERS
+    return (
+        spec.name not in CHECKED_ELSEWHERE
+        and _input_space(spec) <= FAST_MAX_INPUTS
+        and _layers(spec) <= FAST_MAX_LAYERS
+    )
 
 
 def _params(causal: bool) -> list:
     specs = [s for s in list_programs() if s.causal_ok or not causal]
     if causal:
-        by_cost = sorted(specs, key=lambda s: (_input_space(s) * max(_layers(s), 1), s.name))
+        original = [s for s in specs if s.name not in CHECKED_ELSEWHERE]
+        by_cost = sorted(original, key=lambda s: (_input_space(s) * max(_layers(s), 1), s.name))
         fast = {s.name for s in by_cost[:FAST_CAUSAL]}
     else:
         fast = {s.name for s in specs if _is_fast(s)}
