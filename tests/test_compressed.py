@@ -132,6 +132,6 @@ def test_uniform_inputs_for_a_bare_compiled_program(frac):
 @pytest.mark.slow
 def test_frac_prevs_compresses_below_D_exactly(frac):
     spec, compiled = frac
-    d = compiled.config.d_model - 1
-    c = C.compress(compiled, d, spec=spec, seed=0, progress=False, stop_at=0.995)
-    assert c.heldout.inputs >= 0.995
+    c = C.compress(compiled, 7, spec=spec, seed=0, progress=False, stop_at=0.995)
+    assert c.d == 7 < compiled.config.d_model
+    assert c.heldout.inputs >= 0.995 and c.heldout.n_inputs == 1024
