@@ -14,12 +14,14 @@ Writes the section between the ``compression`` markers of ``benchmarks/RESULTS.m
 (appended if missing; the rest of the file is kept) and the raw numbers to
 ``results/bench_compression.json``.
 
-    .venv/bin/python benchmarks/compression.py [--programs frac_prevs,sort_unique]
+    .venv/bin/python benchmarks/compression_speed.py [--programs frac_prevs,sort_unique]
         [--fraction 0.75] [--steps 2000]
 """
 
 from __future__ import annotations
 
+# (Not named compression.py: jax imports a module called `compression`, which a script of
+# that name in its own folder, first on sys.path, would shadow.)
 import argparse
 import datetime as dt
 import json
@@ -62,7 +64,7 @@ def section(records: list[dict], *, fraction: float, load: tuple) -> str:
         START,
         "## Compression (rung 2): training speed",
         "",
-        f"Written by `benchmarks/compression.py` on {now}; {os.cpu_count()} CPUs, "
+        f"Written by `benchmarks/compression_speed.py` on {now}; {os.cpu_count()} CPUs, "
         f"{platform.platform()}, jax {jax.__version__}; load average "
         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the start (a shared machine). "
         f"d = ceil({fraction} x D). Time to 99.5%: a fresh `compress(stop_at=0.995)` in a "
