@@ -295,8 +295,8 @@ def _check_consistent(p: CompiledProgram) -> None:
         raise ValueError(f"{len(p.residual_labels)} residual labels for d_model {d}")
     if p.output not in p.variables:
         raise ValueError(f"output variable {p.output!r} is not among the variables")
-    for v in p.variables.values():
-        if any(not 0 <= i < len(p.residual_labels) for i in v.dims):
+    for v in p.variables.values():  # a variant's dims describe its source's stream
+        if "variant" not in p.meta and any(not 0 <= i < len(p.residual_labels) for i in v.dims):
             raise ValueError(f"variable {v.name!r} has a dimension outside its residual labels")
     if p.circuit is not None and p.circuit.d_model != d:
         raise ValueError(f"the planted circuit is for d_model {p.circuit.d_model}, not {d}")
