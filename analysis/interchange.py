@@ -27,11 +27,10 @@ from .sites import SiteConfig, SubspacePatch, intervene
 
 
 def _basis(compiled: CompiledProgram, variable: str) -> np.ndarray:
-    """``d_model x k``: the unit vectors at the variable's residual dimensions."""
-    dims = compiled.variables[variable].dims
-    basis = np.zeros((compiled.config.d_model, len(dims)), np.float32)
-    basis[dims, np.arange(len(dims))] = 1.0
-    return basis
+    """``d_model x k``: the variable's basis in the model's residual stream, from the
+    planted circuit (unit vectors on a compiled model, rotated or compressed ones on a
+    variant)."""
+    return np.asarray(compiled.planted.variables[variable].basis, np.float32)
 
 
 def write_site(compiled: CompiledProgram, variable: str) -> str:
@@ -101,6 +100,7 @@ def interchange_accuracy(
     compiled: CompiledProgram, program: rasp.SOp, bases: Sequence[Sequence],
     sources: Sequence[Sequence], variables: Sequence[str] | None = None, *,
     params: dict | None = None, max_mismatches: int = 3,
+    subspaces: dict[str, np.ndarray] | None = None,
 ) -> dict[str, IIAResult]:
     """IIA of each variable (default: every one of ``compiled.variables``) on the pairs
     ``zip(bases, sources)`` (each pair of equal length).
@@ -108,7 +108,8 @@ def interchange_accuracy(
     ``program`` is the program as compiled (``compiler.interchange.as_compiled``), so its
     node ids are ``compiled.variables``'s. All variables and pairs go through one jitted
     batch (one subspace patch per write site, one basis per row), so a program costs one
-    XLA compilation.
+    XLA compilation. ``subspaces`` replaces a variable's planted basis (``d_model x k``)
+    with another one, to test whether some other subspace carries it.
     """
     bases, sources = [list(b) for b in bases], [list(s) for s in sources]
     if len(bases) != len(sources) or not bases:
@@ -140,7 +141,9 @@ def interchange_accuracy(
     n, d = len(bases), compiled.config.d_model
     # row v * n + b: variable v on pair b
     all_ids, all_src = np.tile(ids, (len(variables), 1)), np.tile(src, (len(variables), 1))
-    basis = {v: _basis(compiled, v) for v in variables}
+    subspaces = subspaces or {}
+    basis = {v: np.asarray(subspaces[v], np.float32) if v in subspaces else _basis(compiled, v)
+             for v in variables}
     none = np.zeros((d, 0), np.float32)
     patches = []
     for site in dict.fromkeys(site_of.values()):
