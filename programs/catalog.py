@@ -376,6 +376,12 @@ def _arithmetic() -> list[ProgramSpec]:
     ]
 
 
+def core_specs() -> list[ProgramSpec]:
+    """The original library (tracr's, the RASP paper's, mechanisms, arithmetic): the set
+    the fast tests sweep; the task families and generated programs are swept when slow."""
+    return _tracr_lib() + _rasp_paper() + _mechanisms() + _arithmetic()
+
+
 def all_specs() -> list[ProgramSpec]:
     """Every library entry, in library order."""
     from .families import all_family_specs

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from library import swept
 from rasplab.compiler import compile_program, rasp
 from rasplab.compiler.interchange import as_compiled, evaluate_forced, interchange
 
@@ -61,7 +62,7 @@ def test_forced_values_outside_the_domain_raise():
         evaluate_forced(prog, [1, 1, 2], {"x": [0, 1, 0]})
 
 
-@pytest.mark.parametrize("spec", programs.list_programs(), ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", swept(specs=True), ids=lambda s: s.name)
 def test_forcing_tokens_is_running_the_source(spec):
     """With equal lengths, forcing ``tokens`` everywhere is the source's own output."""
     prog = spec.build()
@@ -75,7 +76,7 @@ def jax():
     return pytest.importorskip("jax")
 
 
-@pytest.mark.parametrize("spec", programs.list_programs(), ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", swept(specs=True), ids=lambda s: s.name)
 def test_iia_is_one_for_every_variable(spec, jax):
     """Patching a variable's planted subspace from a source run, right after it is written,
     gives the interpreter's counterfactual on every pair in the domain."""
