@@ -13,7 +13,7 @@ experiments of one program have the same shapes).
 ::
 
     from rasplab.analysis.recover import recover
-    r = recover("reverse", "acdc", "resample")
+    r = recover(rasplab.programs.get("reverse"), "acdc", "resample")
     r.scores["edge_auc"], r.result.circuit_keys(r.experiment.graph)
 """
 
@@ -103,13 +103,16 @@ class Session:
         self._truth_seconds: dict[tuple[str, str], float] = {}
 
     def program(self, program, *, compiled=None) -> _Program:
-        """A library name or a ``ProgramSpec`` (anything with ``build``, ``vocab``,
-        ``max_seq_len``, ``sample_clean``, ``sample_corrupted``, ``name``)."""
-        spec = program
+        """A ``ProgramSpec`` (anything with ``build``, ``vocab``, ``max_seq_len``,
+        ``sample_clean``, ``sample_corrupted``, ``name``), or the name of one this session
+        already holds. Analysis never looks names up in the library: the caller does
+        (``rasplab.programs.get``)."""
         if isinstance(program, str):
-            from rasplab.programs import registry
-
-            spec = registry.get(program)
+            if program in self._programs:
+                return self._programs[program]
+            raise TypeError(f"this session holds no program {program!r}: pass its "
+                            f"ProgramSpec (rasplab.programs.get({program!r}))")
+        spec = program
         name = spec.name
         if name not in self._programs:
             if compiled is None:

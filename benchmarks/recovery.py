@@ -57,7 +57,7 @@ def rasplab_side(programs, samples: int, seed: int, sp_steps: int, work: Path) -
     out = {}
     for name in programs:
         spec = registry.get(name)
-        p = session.program(name)
+        p = session.program(spec)
         p.compiled.meta.setdefault("name", name)
         clean, corrupted = sample_dataset(spec, samples, seed)
         assert clean == p.clean and corrupted == p.corrupted

@@ -36,6 +36,7 @@ import numpy as np
 from rasplab.analysis import scoring
 from rasplab.analysis.methods.common import circuit_nodes, structural
 from rasplab.analysis.recover import Session, plain
+from rasplab.programs import registry
 
 TASKS = {"reverse": "tracr-reverse", "frac_prevs": "tracr-proportion"}
 ABLATIONS = ("resample", "zero")
@@ -355,6 +356,8 @@ def main(argv=None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     session = Session(samples=args.samples, seed=args.seed)
+    for task in TASKS:
+        session.program(registry.get(task))
     rows = evaluate(session)
     plots = write_plots(rows, out_dir)
     text = report(session, rows, plots, time.perf_counter() - t0)

@@ -36,8 +36,9 @@ def main(argv=None) -> int:
         summary_table,
         sweep,
     )
+    from rasplab.programs import registry
 
-    programs = [p.strip() for p in args.programs.split(",") if p.strip()]
+    programs = [registry.get(p.strip()) for p in args.programs.split(",") if p.strip()]
     ablations = [a.strip() for a in args.ablations.split(",") if a.strip()]
     print(f"rasplab demo: {len(METHOD_NAMES)} circuit-recovery methods x {len(programs)} "
           f"programs x {len(ablations)} ablations, {args.samples} inputs each; scored "

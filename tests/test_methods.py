@@ -23,6 +23,7 @@ from rasplab.analysis.methods import common
 from rasplab.analysis.methods.acdc import acdc_masks
 from rasplab.analysis.recover import Session
 from rasplab.compiler import compile_program, rasp
+from rasplab.programs import registry
 
 from rasplab.cli import main as cli_main
 
@@ -53,6 +54,7 @@ def session():
 
 @pytest.fixture(scope="module")
 def frac(session):
+    session.program(registry.get("frac_prevs"))
     return {a: (session.experiment("frac_prevs", a), session.truth("frac_prevs", a))
             for a in ("resample", "zero")}
 
