@@ -14,7 +14,9 @@ its planted ``circuit`` and its ``readout`` and nothing else. Modules: ``interve
 (the component graph, edge/node patching, ablation values), ``ground_truth`` (truth per
 ablation, verified by intervention), ``methods`` (one module per circuit method),
 ``scoring`` (ROC AUC, precision/recall, faithfulness), ``recover`` (method x program x
-ablation runs and tables), ``registry`` (ablation and method names).
+ablation runs and tables), ``sites`` (interventions at any TransformerLens-named activation
+site, subspace patches), ``interchange`` (interchange-intervention accuracy against the
+interpreter's counterfactuals), ``registry`` (ablation and method names).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ _FRONT = {
     "score": "scoring",
     "recover": "recover",
     "Ablation": "registry",
+    "intervene": "sites", "SiteConfig": "sites", "SubspacePatch": "sites",
+    "Replace": "sites", "Add": "sites", "Zero": "sites", "Mean": "sites", "Resample": "sites",
+    "interchange_accuracy": "interchange",
 }
 
 

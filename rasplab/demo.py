@@ -24,6 +24,9 @@ def main(argv=None) -> int:
     ap.add_argument("--ablations", default=",".join(DEFAULT_ABLATIONS))
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--corruption", default="same-length",
+                    help="resample's corrupted inputs: same-length (default), any-length or "
+                    "counterfactual:VARIABLE")
     ap.add_argument("--out", default=None, help="also write the report and plots here")
     args = ap.parse_args(argv)
 
@@ -42,10 +45,12 @@ def main(argv=None) -> int:
     ablations = [a.strip() for a in args.ablations.split(",") if a.strip()]
     print(f"rasplab demo: {len(METHOD_NAMES)} circuit-recovery methods x {len(programs)} "
           f"programs x {len(ablations)} ablations, {args.samples} inputs each; scored "
-          "against the circuit each ablation can see (edge AUC / node AUC).", flush=True)
+          "against the circuit each ablation can see (edge AUC / node AUC); resample "
+          f"ablation's corrupted inputs: {args.corruption}.", flush=True)
     t0 = time.perf_counter()
     runs = sweep(programs, METHOD_NAMES, ablations, samples=args.samples, seed=args.seed,
-                 session=Session(samples=args.samples, seed=args.seed))
+                 session=Session(samples=args.samples, seed=args.seed,
+                                 corruption=args.corruption))
     seconds = time.perf_counter() - t0
     print()
     print("Each cell: edge AUC / node AUC of the method against the ablation-matched truth.")
