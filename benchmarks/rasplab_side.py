@@ -199,9 +199,9 @@ def check_against_interpreter(
     seed: int = 0,
     exhaustive_limit: int = EXHAUSTIVE_LIMIT,
 ) -> dict[str, Any]:
-    """The compiled model against ``rasp.evaluate``: ``rasplab.check.check_program`` (the
+    """The compiled model against ``rasp.evaluate``: ``rasplab.compiler.check.check_program`` (the
     library's checker), its result as this benchmark's record fields."""
-    from rasplab.check import check_program
+    from rasplab.compiler.check import check_program
 
     res = check_program(spec if spec is not None else program, vocab, max_seq_len,
                         compiled=compiled, model=model, samples=samples, seed=seed,

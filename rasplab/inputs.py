@@ -13,7 +13,6 @@ meant for the person at the keyboard.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import re
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import CompiledProgram, compile_program, rasp
+from .compiler.check import override_spec
 from .compiler.jsonvalues import decode_value, encode_value
 from .compiler.model_file import is_model_path
 from .compiler.model_file import load as load_model_file
@@ -184,29 +184,6 @@ def _registry():
     from .programs import registry
 
     return registry
-
-
-def override_spec(spec: Any, vocab: Sequence | None, max_seq_len: int | None) -> Any:
-    """``spec`` with another vocabulary and/or length, or ``None`` if it cannot take them.
-
-    The spec's ``valid`` is kept (it states the domain in general terms); its own input
-    generator and sampling lengths are dropped, since they may draw tokens or lengths the
-    new vocabulary and length do not have.
-    """
-    if vocab is None and max_seq_len is None:
-        return spec
-    if not dataclasses.is_dataclass(spec):
-        return None
-    changes: dict[str, Any] = {"generate": None, "lengths": None}
-    if vocab is not None:
-        changes["vocab"] = tuple(vocab)
-    if max_seq_len is not None:
-        changes["max_seq_len"] = max_seq_len
-        changes["min_len"] = min(int(getattr(spec, "min_len", 1)), max_seq_len)
-    try:
-        return dataclasses.replace(spec, **changes)
-    except (TypeError, ValueError):
-        return None
 
 
 def _from_spec(spec: Any, kind: str, vocab: list | None, max_seq_len: int | None,

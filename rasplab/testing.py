@@ -182,7 +182,7 @@ def _resolve(name, program, vocab, max_seq_len):
     if name is not None:
         spec = registry.get(name)
         if vocab is not None or max_seq_len is not None:
-            from .inputs import override_spec
+            from .compiler.check import override_spec
 
             spec = override_spec(spec, None if vocab is None else tuple(vocab), max_seq_len)
         return spec, True

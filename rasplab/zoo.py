@@ -20,7 +20,7 @@ Layout (one dataset a user can publish as it is)::
 version, compiler source; :func:`rasplab.testing.model_key`) and file hashes still match
 is skipped, and the manifest is rewritten (atomically) after every entry, so an interrupted
 build keeps what it finished. :func:`verify` rechecks every hash and, for exact rungs, that
-the model agrees with the interpreter (:func:`rasplab.check.check_program`).
+the model agrees with the interpreter (:func:`rasplab.compiler.check.check_program`).
 
 Rungs come from :mod:`rasplab.rungs`. Building needs numpy only; verifying runs the models
 (JAX).
@@ -217,7 +217,7 @@ def verify(directory: str | Path, *, samples: int = 500, exhaustive_limit: int =
     """Every problem found, one line each (empty: the zoo is intact and exact)."""
     from tqdm.auto import tqdm
 
-    from .check import check_program
+    from .compiler.check import check_program
     from .compiler.model_file import load
     from .programs import registry
 

@@ -212,7 +212,8 @@ def test_user_program_needs_vocab(user_file):
 
 def test_check_exit_status_follows_mismatches(monkeypatch, capsys):
     """The CLI plumbing of `check`, with the checker replaced (no JAX needed)."""
-    from rasplab.check import CheckResult, Mismatch
+    from rasplab.compiler.check import CheckResult, Mismatch
+
     from rasplab.cli import main
     from rasplab.commands import check as check_cmd
 
@@ -308,9 +309,8 @@ def test_show_writes_png(tmp_path):
 
 
 def test_check_program_counts_domain_and_catches_a_broken_model():
+    from rasplab.compiler.check import check_program
     from rasplab.programs import registry
-
-    from rasplab.check import check_program
 
     spec = registry.get("sort_unique")
     result = check_program(spec, max_seq_len=3)
@@ -332,9 +332,8 @@ def test_check_program_counts_domain_and_catches_a_broken_model():
 
 
 def test_check_program_samples_large_domains():
+    from rasplab.compiler.check import check_program
     from rasplab.programs import registry
-
-    from rasplab.check import check_program
 
     result = check_program(registry.get("reverse"), exhaustive_limit=10, samples=40)
     assert not result.exhaustive and result.inputs == 40 and result.ok

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..check import EXHAUSTIVE_LIMIT, check_program, check_reference
+from ..compiler.check import EXHAUSTIVE_LIMIT, check_program, check_reference
 from ..inputs import UsageError
 from ._common import (
     add_program_arguments,

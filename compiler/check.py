@@ -18,6 +18,7 @@ JAX is imported only when a model has to be built.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections import Counter
@@ -27,9 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from .compiler import CompiledProgram, compile_program, rasp
-from .compiler.jsonvalues import plain_value
-from .compiler.values import same_value as values_equal
+from . import rasp
+from .assemble import CompiledProgram
+from .compile import compile_program
+from .jsonvalues import plain_value
+from .values import same_value as values_equal
 
 EXHAUSTIVE_LIMIT = 10_000
 
@@ -72,6 +75,29 @@ class CheckResult:
             {k: plain_value(v) for k, v in asdict(m).items()} for m in self.examples
         ]
         return d
+
+
+def override_spec(spec: Any, vocab: Sequence | None, max_seq_len: int | None) -> Any:
+    """``spec`` with another vocabulary and/or length, or ``None`` if it cannot take them.
+
+    The spec's ``valid`` is kept (it states the domain in general terms); its own input
+    generator and sampling lengths are dropped, since they may draw tokens or lengths the
+    new vocabulary and length do not have.
+    """
+    if vocab is None and max_seq_len is None:
+        return spec
+    if not dataclasses.is_dataclass(spec):
+        return None
+    changes: dict[str, Any] = {"generate": None, "lengths": None}
+    if vocab is not None:
+        changes["vocab"] = tuple(vocab)
+    if max_seq_len is not None:
+        changes["max_seq_len"] = max_seq_len
+        changes["min_len"] = min(int(getattr(spec, "min_len", 1)), max_seq_len)
+    try:
+        return dataclasses.replace(spec, **changes)
+    except (TypeError, ValueError):
+        return None
 
 
 def _total_inputs(n_vocab: int, lengths: Sequence[int]) -> int:
@@ -130,8 +156,6 @@ def check_program(
     t0 = time.perf_counter()
     spec = None
     if not isinstance(program, rasp.RASPExpr) and hasattr(program, "build"):
-        from .inputs import override_spec
-
         name = name or program.name
         spec = override_spec(program, vocab, max_seq_len)
         vocab = list(program.vocab) if vocab is None else list(vocab)
@@ -152,7 +176,7 @@ def check_program(
     if compiled is None:
         compiled = compile_program(program, vocab, max_seq_len, causal=causal)
     if model is None:
-        from .compiler.model import Model
+        from .model import Model
 
         model = Model(compiled)
     evaluate = rasp.causal_evaluate if causal else rasp.evaluate
@@ -217,7 +241,7 @@ def check_reference(compiled: CompiledProgram, *, model: Any = None, name: str |
                     max_examples: int = 5) -> CheckResult:
     """Compare a saved model with the reference table it carries (``meta["reference"]``:
     inputs and the interpreter's outputs, written when it was saved)."""
-    from .compiler.provenance import reference_rows
+    from .provenance import reference_rows
 
     t0 = time.perf_counter()
     inputs, outputs = reference_rows(compiled.meta)
@@ -225,7 +249,7 @@ def check_reference(compiled: CompiledProgram, *, model: Any = None, name: str |
         raise ValueError("the model carries no reference table and its program was not "
                          "found, so there is nothing to check it against")
     if model is None:
-        from .compiler.model import Model
+        from .model import Model
 
         model = Model(compiled)
     got_all, clean_all = run_batch(model, inputs)
@@ -249,6 +273,7 @@ def check_reference(compiled: CompiledProgram, *, model: Any = None, name: str |
 
 
 __all__ = [
-    "check_reference", "check_program", "run_batch", "CheckResult", "Mismatch", "values_equal",
+    "override_spec", "check_reference", "check_program", "run_batch", "CheckResult",
+    "Mismatch", "values_equal",
     "EXHAUSTIVE_LIMIT",
 ]
