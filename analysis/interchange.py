@@ -46,9 +46,8 @@ def write_site(compiled: CompiledProgram, variable: str) -> str:
     if comps:
         last = max(comps, key=lambda c: (c.layer, c.kind == "mlp"))
         return f"blocks.{last.layer}.hook_resid_" + ("post" if last.kind == "mlp" else "mid")
-    dims = compiled.variables[variable].dims
-    by_token = bool(np.any(compiled.params["embed.token"][:, dims]))
-    by_pos = bool(np.any(compiled.params["embed.pos"][:, dims]))
+    writers = compiled.planted.variables[variable].computed_by
+    by_token, by_pos = "embed" in writers, "pos" in writers
     if not (by_token or by_pos):
         raise ValueError(f"no component writes variable {variable!r}")
     if compiled.config.num_layers:
