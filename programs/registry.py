@@ -63,26 +63,25 @@ def get(name: str) -> ProgramSpec:
     )
 
 
-def _tag_set(tags: str | Iterable[str] | None) -> frozenset[str]:
-    if tags is None:
+def _chosen(values: str | Iterable[str] | None, known: frozenset[str], what: str,
+            plural: str) -> frozenset[str]:
+    """``values`` as a set, every one of them in ``known`` (else ``ValueError``)."""
+    if values is None:
         return frozenset()
-    chosen = frozenset([tags] if isinstance(tags, str) else tags)
-    unknown = sorted(chosen - TAGS)
+    chosen = frozenset([values] if isinstance(values, str) else values)
+    unknown = sorted(chosen - known)
     if unknown:
-        raise ValueError(f"unknown tag(s) {unknown}; known tags: {', '.join(sorted(TAGS))}")
+        raise ValueError(f"unknown {what} {', '.join(unknown)}; known {plural}: "
+                         f"{', '.join(sorted(known))}")
     return chosen
+
+
+def _tag_set(tags: str | Iterable[str] | None) -> frozenset[str]:
+    return _chosen(tags, TAGS, "tag", "tags")
 
 
 def _family_set(family: str | Iterable[str] | None) -> frozenset[str]:
-    if family is None:
-        return frozenset()
-    chosen = frozenset([family] if isinstance(family, str) else family)
-    unknown = sorted(chosen - FAMILIES)
-    if unknown:
-        raise ValueError(
-            f"unknown family {', '.join(unknown)}; known families: {', '.join(sorted(FAMILIES))}"
-        )
-    return chosen
+    return _chosen(family, FAMILIES, "family", "families")
 
 
 def filter_programs(
