@@ -61,15 +61,13 @@ class SiteConfig:
 
     @classmethod
     def of(cls, compiled: CompiledProgram) -> SiteConfig:
-        """The config of a compiled model (a layer has attention / an MLP iff its weights
-        exist)."""
-        n = compiled.config.num_layers
+        """The forward-pass config of a model, read off its ``network``."""
+        c = compiled.network.config
         return cls(
-            num_layers=n,
-            has_attn=tuple(f"layers.{layer}.attn.q" in compiled.params for layer in range(n)),
-            has_mlp=tuple(f"layers.{layer}.mlp.in" in compiled.params for layer in range(n)),
-            pad_id=compiled.token_ids[compiled.pad],
-            causal=bool(compiled.config.causal),
+            num_layers=c.num_layers,
+            has_attn=tuple(c.has_attn(layer) for layer in range(c.num_layers)),
+            has_mlp=tuple(c.has_mlp(layer) for layer in range(c.num_layers)),
+            pad_id=c.pad_id, causal=c.causal,
         )
 
 

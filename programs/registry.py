@@ -187,14 +187,20 @@ def call_user(func: Callable, path: str | Path, name: str | None = None) -> Any:
         ) from err
 
 
-def load_user_function(target: str) -> Callable:
-    """The function ``FUNCTION`` of ``"path/to/file.py:FUNCTION"`` (not called)."""
+def _split_target(target: str) -> tuple[Path, str]:
+    """``"path/to/file.py:function"`` as (an existing file, the function's name)."""
     path_text, sep, func_name = target.rpartition(":")
     if not sep or not path_text or not func_name:
         raise ValueError(f"expected 'path/to/file.py:function', got {target!r}")
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
+    return path, func_name
+
+
+def load_user_function(target: str) -> Callable:
+    """The function ``FUNCTION`` of ``"path/to/file.py:FUNCTION"`` (not called)."""
+    path, func_name = _split_target(target)
     func = getattr(_import_file(path), func_name, None)
     if not callable(func):
         raise ValueError(f"{path} has no function {func_name!r}")
@@ -221,12 +227,7 @@ def load_user_program(
     ``vocab`` and ``max_seq_len``, when given, override what the function says. Every
     mistake a user can make in the target raises ValueError with a one-line message.
     """
-    path_text, sep, func_name = target.rpartition(":")
-    if not sep or not path_text or not func_name:
-        raise ValueError(f"expected 'path/to/file.py:function', got {target!r}")
-    path = Path(path_text).expanduser()
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
+    path, func_name = _split_target(target)
     module = _import_file(path)
     func = getattr(module, func_name, None)
     if func is None:
