@@ -303,6 +303,9 @@ def model_accuracy(model: CompiledProgram) -> float | None:
     if model.is_exact:
         return None
     v = model.meta.get("variant", {})
+    heldout = v.get("heldout")
+    if isinstance(heldout, dict) and isinstance(heldout.get("inputs"), int | float):
+        return float(heldout["inputs"])  # the fraction of held-out inputs read out right
     for key in ("accuracy", "heldout_accuracy", "held_out_accuracy"):
         if isinstance(v.get(key), int | float):
             return float(v[key])
