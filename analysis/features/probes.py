@@ -12,7 +12,8 @@ For each (variable, site) a probe is fitted on part of the inputs and scored on 
 The **control task** (after Hewitt & Liang 2019) is the same probe trained and tested on
 the variable's labels permuted across positions: the same shape and marginals, no relation
 to the activations. ``selectivity = accuracy - control_accuracy``; ``chance`` is the
-held-out majority-class rate. Probing scores are *decodability*: a variable can decode
+held-out accuracy of the best input-blind guess (the majority class; for a number, the
+training mean rounded to the grid). Probing scores are *decodability*: a variable can decode
 where it is present but no later component reads it (``stale``), or where it is not
 present at all but is a linear function of what is (a ``Map`` of the tokens decodes from
 the token embedding). Each score carries the truth's ``present`` and ``used`` so these
@@ -210,7 +211,12 @@ def probe_scores(truth: FeatureTruth, acts: dict[str, np.ndarray], cells: list[t
             resid = ((fit[t] - labels[t]) ** 2).sum()
             total = ((labels[t] - labels[t].mean()) ** 2).sum()
             scores[name + "r2"] = float(1 - resid / total) if total > 1e-12 else float("nan")
-        scores["chance"] = _majority(_grid_index(vt.values, y[vt.valid & test]))
+        t = vt.valid & test
+        blind = np.full(int(t.sum()), y[vt.valid & ~test].mean() if (vt.valid & ~test).any()
+                        else 0.0)  # the input-blind regressor: the training mean
+        scores["chance"] = (float((_grid_index(vt.values, blind)
+                                   == _grid_index(vt.values, y[t])).mean())
+                            if t.any() else float("nan"))
         results[(v, s)] = scores
     out = []
     for v, s in cells:
