@@ -14,7 +14,8 @@ the missing cells. Writes ``OUT/features.md`` (tables), ``OUT/features_summary.p
 for one program (``OUT/features_probe_PROGRAM_RUNG.png``).
 
     python experiments/features.py [--programs reverse,hist | all] [--methods probe,dla]
-        [--rungs compiled,rotated,compressed] [--compressed frac_prevs,sort_unique,hist]
+        [--rungs compiled,rotated,compressed]
+        [--compressed frac_prevs,sort_unique,hist,length,count_a]
         [--samples 128] [--seed 0] [--out results]
 """
 
@@ -37,7 +38,7 @@ from tqdm.auto import tqdm
 from rasplab import variants
 
 RUNGS = ("compiled", "rotated", "compressed")
-COMPRESSED = ("frac_prevs", "sort_unique", "hist")
+COMPRESSED = ("frac_prevs", "sort_unique", "hist", "length", "count_a")
 COMPRESS_FRACTION = 0.55
 ROTATION_SEED = 1
 EXAMPLE = "sort_unique"
@@ -166,9 +167,10 @@ def _probe_table(recs: list[dict]) -> list[str]:
 
 
 def _dla_table(recs: list[dict]) -> list[str]:
-    lines = ["| program | rung | writers | components | AUC | precision@k | top component "
-             "| final lens acc. | first site where lens acc. = 1 | completeness |",
-             "|---|---|---:|---:|---:|---:|---|---:|---|---:|"]
+    lines = ["| program | rung | writers | components | AUC | precision@k | AUC centered "
+             "| AUC target | top component | final lens acc. | first site where lens acc. = 1 "
+             "| completeness |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|"]
     for r in recs:
         if "error" in r:
             lines.append(f"| {r['program']} | {r['rung']} | error: {r['error']} |")
@@ -180,7 +182,8 @@ def _dla_table(recs: list[dict]) -> list[str]:
                       if (v.get("lens_accuracy") or 0) >= 1.0), "-")
         lines.append(
             f"| {r['program']} | {r['rung']} | {s['writers']} | {s['components']} | "
-            f"{_f(s['auc'])} | {_f(s['precision_at_k'])} | {top['name']}"
+            f"{_f(s['auc'])} | {_f(s['precision_at_k'])} | {_f(s.get('auc_centered'))} | "
+            f"{_f(s.get('auc_target'))} | {top['name']}"
             f"{' (writer)' if top['writes_output'] else ''} | "
             f"{_f(s['final_lens_accuracy'])} | `{first}` | {s['completeness']:.1e} |")
     return lines
@@ -372,7 +375,10 @@ def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, pa
             "",
             "DLA: each component's direct contribution to the read-out (its output times "
             "the unembedding), ranked by its rms norm over positions and scored against the "
-            "components with a structural edge into `output`. Logit lens: each residual "
+            "components with a structural edge into `output`; *centered*: the same with "
+            "each contribution's mean over positions removed; *target*: the true value's "
+            "column minus the mean column (a number: covariance with the true value). "
+            "Logit lens: each residual "
             "site decoded through the model's own unembedding by the nearest value. "
             "Completeness: the largest gap between the summed contributions and the "
             "read-out (the decomposition is exact up to float rounding).",
