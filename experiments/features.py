@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 from rasplab.analysis import features
-from rasplab.compiler import compile_program
 from rasplab.compiler.model_file import load, save
 from rasplab.programs import filter_programs, get
 from tqdm.auto import tqdm
 
 from rasplab import variants
+from rasplab.inputs import resolve_target
 
 RUNGS = ("compiled", "rotated", "compressed")
 COMPRESSED = ("frac_prevs", "sort_unique", "hist", "length", "count_a")
@@ -50,8 +50,8 @@ def _csv(text: str) -> list[str]:
 
 def _model(name: str, rung: str, out: Path, seed: int):
     spec = get(name)
-    compiled = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
-    compiled.meta["name"] = name
+    target = resolve_target(name, None, None)
+    compiled = target.describe(target.compile())  # where it came from, a reference table
     if rung == "compiled":
         return spec, compiled
     if rung == "rotated":
@@ -61,7 +61,6 @@ def _model(name: str, rung: str, out: Path, seed: int):
         return spec, load(path)
     d = max(1, round(COMPRESS_FRACTION * compiled.config.d_model))
     model = variants.make("compressed", compiled, seed=seed, d=d, spec=spec, progress=False)
-    model.meta["name"] = name
     path.parent.mkdir(parents=True, exist_ok=True)
     save(model, path)
     return spec, model
