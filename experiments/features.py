@@ -134,14 +134,14 @@ def _mean(xs) -> float:
 
 
 def headline(rec: dict) -> float:
-    """One number per cell: DLA's AUC; otherwise the main score's mean over present
-    cells."""
+    """One number per cell: DLA's AUC, probes' mean held-out accuracy over present cells,
+    otherwise the main score's mean over present cells."""
     if "error" in rec:
         return float("nan")
     rep = rec["report"]
     if rec["method"] == "dla":
         return rep["summary"].get("auc", float("nan"))
-    key = rep["main_score"]
+    key = "accuracy" if rec["method"] == "probe" else rep["main_score"]
     return _mean([v.get(key) for v in rep["variables"] if v["present"]])
 
 
@@ -221,9 +221,9 @@ def _summary_plot(recs: list[dict], methods, names, rungs, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods) + 1,
+    fig, axes = plt.subplots(1, len(methods), figsize=(2.6 * len(methods) + 2.5,
                                                         0.32 * len(names) + 1.8),
-                             squeeze=False)
+                             squeeze=False, sharey=True)
     by = {_key(r): r for r in recs}
     for ax, method in zip(axes[0], methods, strict=True):
         m = np.full((len(names), len(rungs)), np.nan)
@@ -239,7 +239,8 @@ def _summary_plot(recs: list[dict], methods, names, rungs, path: Path) -> None:
                             color="black" if m[i, j] > 0.6 else "white")
         ax.set_xticks(range(len(rungs)), rungs, fontsize=7)
         ax.set_yticks(range(len(names)), names, fontsize=7)
-        what = {"probe": "mean selectivity (present)", "dla": "AUC (output writers)"}
+        ax.tick_params(axis="y", labelleft=ax is axes[0][0])
+        what = {"probe": "mean accuracy (present)", "dla": "AUC (output writers)"}
         ax.set_title(f"{method}: {what.get(method, 'mean main score (present)')}", fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
     path.parent.mkdir(parents=True, exist_ok=True)
