@@ -319,6 +319,40 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _findings(by_method: dict) -> list[str]:
+    """A few sentences computed from the cells: what holds on each rung."""
+    out = ["## Findings", ""]
+    probe = [r for r in by_method.get("probe", []) if "error" not in r]
+    for rung in RUNGS:
+        rs = [r for r in probe if r["rung"] == rung]
+        if not rs:
+            continue
+        present = [v for r in rs for v in r["report"]["variables"] if v["present"]]
+        ok = sum(v["accuracy"] == 1.0 for v in present)
+        worst = min(rs, key=lambda r: r["report"]["summary"]["present_mean_accuracy"])
+        acc = [r["report"]["model_accuracy"] for r in rs
+               if r["report"]["model_accuracy"] is not None]
+        extra = (f" (model held-out accuracy {min(acc):.3f}-{max(acc):.3f})" if acc else "")
+        out.append(f"- probes, {rung}{extra}: {ok} of {len(present)} present cells decode at "
+                   f"accuracy 1.0 over {len(rs)} programs; lowest program mean "
+                   f"{worst['report']['summary']['present_mean_accuracy']:.3f} "
+                   f"({worst['program']}).")
+    dla = [r for r in by_method.get("dla", []) if "error" not in r]
+    for rung in RUNGS:
+        rs = [r for r in dla if r["rung"] == rung]
+        if not rs:
+            continue
+        s = [r["report"]["summary"] for r in rs]
+        perfect = sum(x["auc"] == 1.0 for x in s)
+        cen = sum((x.get("auc_centered") or 0) == 1.0 for x in s)
+        miss = [r["program"] for r, x in zip(rs, s, strict=True) if x["auc"] < 1.0]
+        out.append(f"- DLA, {rung}: the planted output writer ranks first (AUC 1) in "
+                   f"{perfect} of {len(rs)} programs by rms contribution, {cen} of {len(rs)} "
+                   f"by the centered contribution"
+                   + (f"; missed: {', '.join(miss)}" if miss else "") + ".")
+    return out + [""]
+
+
 def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, path: Path):
     n_cells = len(recs)
     lines = [
@@ -337,6 +371,7 @@ def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, pa
         "",
     ]
     by_method = {m: [r for r in recs if r["method"] == m] for m in methods}
+    lines += _findings(by_method)
     if "probe" in by_method:
         recs_p = [r for r in by_method["probe"] if "error" not in r]
         exact = [r for r in recs_p if r["report"]["is_exact"]]
