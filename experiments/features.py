@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 from rasplab.analysis import features
+from rasplab.analysis.features.truth import model_accuracy
 from rasplab.compiler.model_file import load, save
 from rasplab.programs import filter_programs, get
 from tqdm.auto import tqdm
@@ -65,7 +66,7 @@ def _model(name: str, rung: str, out: Path, seed: int):
         d = max(1, round(fraction * compiled.config.d_model))
         model = variants.make("compressed", compiled, seed=seed, d=d, spec=spec,
                               progress=False)
-        acc = features.truth.model_accuracy(model) or 0.0
+        acc = model_accuracy(model) or 0.0
         if best is None or acc > best[0]:
             best = (acc, model)
         if acc >= 0.99:
