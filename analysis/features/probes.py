@@ -13,11 +13,11 @@ The **control task** (after Hewitt & Liang 2019) is the same probe trained and t
 the variable's labels permuted across positions: the same shape and marginals, no relation
 to the activations. ``selectivity = accuracy - control_accuracy``; ``chance`` is the
 held-out accuracy of the best input-blind guess (the majority class; for a number, the
-better of the majority grid value and the training mean rounded to the grid). Probing scores are *decodability*: a variable can decode
-where it is present but no later component reads it (``stale``), or where it is not
-present at all but is a linear function of what is (a ``Map`` of the tokens decodes from
-the token embedding). Each score carries the truth's ``present`` and ``used`` so these
-cases stay apart; the summary counts them.
+better of the majority grid value and the training mean rounded to the grid). Probing
+scores are *decodability*: a variable can decode where it is present but no later
+component reads it (``stale``), or where it is not present at all but is a linear function
+of what is (a ``Map`` of the tokens decodes from the token embedding). Each score carries
+the truth's ``present`` and ``used`` so these cases stay apart; the summary counts them.
 """
 
 from __future__ import annotations
