@@ -124,7 +124,7 @@ class CompiledProgram:
 
         out = self.output_variable
         return Readout(out.encoding, tuple(out.values),
-                       ReadoutKind(self.meta.get("readout", "exact")))
+                       ReadoutKind(self.meta.get("readout", "exact")), bool(out.can_be_none))
 
     @property
     def is_exact(self) -> bool:

@@ -9,7 +9,8 @@ read-outs into values and says whether each read-out was *clean*:
   read-out that is neither (a blend, a number between grid values) is unclean: on an exact
   model it happens only outside the program's domain.
 * ``NEAREST`` (approximate models: compressed, retrained): the same nearest value, always
-  called clean, since an approximate model's read-outs are never exactly one-hot.
+  called clean, since an approximate model's read-outs are never exactly one-hot; a
+  categorical read-out is ``None`` only if the output can be ``None`` (else the argmax).
 
 ``codes`` is written once for numpy and ``jax.numpy`` (pass ``xp``), so the intervention
 engine's jitted comparisons and the model's decoding are the same function.
@@ -40,6 +41,7 @@ class Readout:
     encoding: str  # "categorical" | "numerical"
     values: tuple  # categorical: the value of each column; numerical: the sorted grid
     kind: ReadoutKind = ReadoutKind.EXACT
+    can_be_none: bool = True  # categorical: whether the output variable can be None
 
     @property
     def grid(self) -> tuple[float, ...]:
@@ -64,6 +66,8 @@ class Readout:
         rest = (xp.sort(readout, axis=-1)[..., -2] if readout.shape[-1] > 1
                 else xp.zeros_like(top))
         none = top < NONE_BELOW
+        if not (exact or self.can_be_none):
+            none = xp.zeros_like(none)
         codes = xp.where(none, -1, readout.argmax(-1))
         clean = xp.where(none, top < TOLERANCE,
                          (xp.abs(top - 1) < TOLERANCE) & (xp.abs(rest) < TOLERANCE))

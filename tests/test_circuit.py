@@ -263,3 +263,18 @@ def test_cli_ablation_verify_and_png(capsys, tmp_path):
 def test_cli_errors(capsys):
     rc, _, err = _cli(capsys, "circuit", "no_such_program")
     assert rc == 2 and err.startswith("rasplab: error: ")
+
+
+def test_nearest_readout_decodes_none_only_where_the_output_can_be_none():
+    """An approximate model's faint read-out is its argmax unless the output can be None."""
+    import numpy as np
+    from rasplab.compiler.readout import Readout, ReadoutKind
+
+    faint = np.array([[0.1, 0.3, 0.2]])
+    never = Readout("categorical", ("a", "b", "c"), ReadoutKind.NEAREST, can_be_none=False)
+    maybe = Readout("categorical", ("a", "b", "c"), ReadoutKind.NEAREST, can_be_none=True)
+    exact = Readout("categorical", ("a", "b", "c"), ReadoutKind.EXACT, can_be_none=False)
+    assert never.decode(faint)[0] == ["b"]
+    assert maybe.decode(faint)[0] == [None]
+    values, clean = exact.decode(faint)  # an exact model's faint read-out stays unclean
+    assert values == [None] and not clean.any()
