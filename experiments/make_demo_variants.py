@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 
 from rasplab.compiler.model_file import save
-from rasplab.inputs import resolve_target
 from rasplab.variants import compressed as C
 from rasplab.variants import retrained as R
+
+from rasplab.inputs import resolve_target
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "models" / "demo"

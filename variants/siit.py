@@ -13,9 +13,10 @@ stepped in turn with its own optimizer update on a shared Adam state:
   resample ablation); the read-out must stay the base input's own output;
 * **behaviour** (``w_behaviour``): the plain read-out must be the program's output.
 
-A component's output is a head's output ``[B, T, d]`` (patched per head) or an MLP's
-hidden units (patched per unit: a variable aligned with units ``[lo, hi)`` of an MLP takes
-the source's post-ReLU activations there, so several variables can share one MLP). The
+A component's output is patched where it is smallest: a head's ``z`` (``hook_z``, the
+attention-weighted values; its output is ``z @ attn.o[h]``, the same weights in both runs)
+or an MLP's hidden units (per unit: a variable aligned with units ``[lo, hi)`` of an MLP
+takes the source's post-ReLU activations there, so several variables can share one MLP). The
 source run is not differentiated (``stop_gradient``), as in interchange intervention
 training.
 
@@ -89,6 +90,7 @@ class SIITConfig:
     b1: float = 0.9
     b2: float = 0.9
     clip: float = 0.1
+    weight_decay: float = 0.0  # 0: InterpBench's plain Adam; > 0: AdamW (decoupled decay)
     batch: int = 256
     w_interchange: float = 1.0
     w_strict: float = 0.4
@@ -149,6 +151,7 @@ class Metrics:
     iia_positions: float
     strict_positions: float
     iia_per_variable: Mapping[str, float] = field(default_factory=dict)
+    strict_per_component: Mapping[str, float] = field(default_factory=dict)
     n_inputs: int = 0
     n_interchange: int = 0
     n_strict: int = 0
@@ -159,6 +162,7 @@ class Metrics:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["iia_per_variable"] = dict(self.iia_per_variable)
+        d["strict_per_component"] = dict(self.strict_per_component)
         return d
 
 
@@ -381,8 +385,9 @@ def make_pairs(program: rasp.SOp, bases: Sequence, sources: Sequence, variables:
 
 
 def optimizer(cfg: SIITConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(cfg.clip),
-                       optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2))
+    adam = (optax.adamw(cfg.lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
+            if cfg.weight_decay else optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2))
+    return optax.chain(optax.clip_by_global_norm(cfg.clip), adam)
 
 
 def _static(cfg: SIITConfig) -> SIITConfig:
@@ -467,7 +472,8 @@ class EvalSet:
     option: np.ndarray
     targets: np.ndarray
     kind: np.ndarray  # 0 accuracy, 1 interchange, 2 strict
-    variable: tuple[str, ...]  # per row: the variable (interchange) or ""
+    variable: tuple[str, ...]  # per row: the variable (interchange), the outside
+    # component (strict) or "" (accuracy)
 
 
 def eval_set(pairs: Pairs, options: Options) -> EvalSet:
@@ -493,7 +499,8 @@ def eval_set(pairs: Pairs, options: Options) -> EvalSet:
     kind = np.concatenate([np.zeros(len(acc), np.int8), np.ones(len(inter), np.int8),
                            np.full(len(strict_idx), 2, np.int8)])
     variable = ("",) * len(acc) + tuple(options.variables[v - 1] for v in
-                                        pairs.variable[inter]) + ("",) * len(strict_idx)
+                                        pairs.variable[inter]) + tuple(
+        options.outside[o - options.first_outside] for o in strict_opt)
     return EvalSet(base, source, option, targets, kind, variable)
 
 
@@ -528,12 +535,14 @@ def evaluate(params: dict, ev: EvalSet, options, geom: Geometry, info: OutputInf
         sel = ev.kind == kind
         return float(whole[sel].mean()) if sel.any() else 1.0
 
-    per_var = {}
-    for v in sorted(set(x for x in ev.variable if x)):
-        sel = np.array([x == v for x in ev.variable])
-        per_var[v] = float(whole[sel].mean())
+    names = np.asarray(ev.variable, dtype=object)
+    per: list[dict[str, float]] = [{}, {}]
+    for kind in (1, 2):
+        for v in sorted(set(names[ev.kind == kind])):
+            sel = (ev.kind == kind) & (names == v)
+            per[kind - 1][str(v)] = float(whole[sel].mean())
     pos = [float(pos_ok[k] / pos_all[k]) if pos_all[k] else 1.0 for k in range(3)]
-    return Metrics(frac(0), frac(1), frac(2), pos[0], pos[1], pos[2], per_var,
+    return Metrics(frac(0), frac(1), frac(2), pos[0], pos[1], pos[2], per[0], per[1],
                    int((ev.kind == 0).sum()), int((ev.kind == 1).sum()),
                    int((ev.kind == 2).sum()))
 
