@@ -81,7 +81,10 @@ class SIITConfig:
     """Everything that decides a training run (saved with the model and the checkpoint).
 
     Defaults are InterpBench's: Adam with betas (0.9, 0.9), lr 1e-3, batch 256, gradient
-    clipping at global norm 0.1, loss weights interchange 1, strict 0.4, behaviour 1.
+    clipping at global norm 0.1, loss weights interchange 1, strict 0.4, behaviour 1; plus
+    two measured changes of ours: weight decay 0.1 (AdamW) and small initial writes (see
+    the fields' comments). ``weight_decay=0, write_scale=1, unembed_scale=1`` is plain
+    InterpBench.
     """
 
     seed: int = 0
@@ -90,7 +93,11 @@ class SIITConfig:
     b1: float = 0.9
     b2: float = 0.9
     clip: float = 0.1
-    weight_decay: float = 0.0  # 0: InterpBench's plain Adam; > 0: AdamW (decoupled decay)
+    # Our addition: AdamW's decoupled weight decay. InterpBench's plain Adam (0.0) leaves
+    # the components outside the circuit a little in use: hist, seed 0, 1500 steps, strict
+    # accuracy 0.85 (weight 0.4 or 1.0 alike); with 0.1 it is 0.97 (accuracy and IIA 1.0),
+    # since weights nothing needs decay away.
+    weight_decay: float = 0.1
     batch: int = 256
     w_interchange: float = 1.0
     w_strict: float = 0.4
