@@ -14,7 +14,8 @@ For each program (default: four small tracr-library programs), a fresh
 
 Writes the section between the ``retrain`` markers of ``benchmarks/RESULTS.md`` (appended
 if missing; the rest of the file is kept) and the raw numbers to
-``results/bench_retrain.json``.
+``results/bench_retrain.json``, after each program; rows of earlier runs (other programs
+or weight decays) are kept unless ``--fresh``, so programs can be measured one at a time.
 
     .venv/bin/python benchmarks/retrain_speed.py [--programs hist,frac_prevs] [--steps 3000]
 """
@@ -72,8 +73,9 @@ def section(records: list[dict], *, load: tuple) -> str:
         "",
         f"Written by `benchmarks/retrain_speed.py` on {now}; {os.cpu_count()} CPUs, "
         f"{platform.platform()}, jax {jax.__version__}; load average "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the start (a shared machine: "
-        "with other jobs running, times are longer than on an idle one). "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the start of the last run (a "
+        "shared machine: with other jobs running, times are longer than on an idle one; "
+        "each row's own load is in results/bench_retrain.json). "
         "InterpBench's settings (Adam betas 0.9/0.9, lr 1e-3, batch 256, clip 0.1, "
         "weights interchange 1 / strict 0.4 / behaviour 1) with our small initial writes "
         "and the weight decay in the table (0 = InterpBench's plain Adam); a step is three "
@@ -118,16 +120,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weight-decay", type=float, default=None,
                     help="override the trainer's default (0 = InterpBench's plain Adam)")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--fresh", action="store_true",
+                    help="forget the rows of earlier runs (results/bench_retrain.json)")
     args = ap.parse_args(argv)
     load = os.getloadavg()
-    records = []
-    for name in [n.strip() for n in args.programs.split(",") if n.strip()]:
-        records.append(measure(name, args.steps, args.weight_decay))
-        print(json.dumps(records[-1]), flush=True)
-    write_section(Path(args.out), section(records, load=load))
     raw = HERE.parent / "results" / "bench_retrain.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps(records, indent=1))
+    # earlier rows (other programs or weight decays) are kept; a rerun replaces its own
+    records = json.loads(raw.read_text()) if raw.exists() and not args.fresh else []
+    for name in [n.strip() for n in args.programs.split(",") if n.strip()]:
+        rec = measure(name, args.steps, args.weight_decay)
+        rec["load"] = list(load)
+        print(json.dumps(rec), flush=True)
+        records = [r for r in records if (r["program"], r.get("weight_decay", 0.0))
+                   != (rec["program"], rec["weight_decay"])] + [rec]
+        raw.write_text(json.dumps(records, indent=1))
+        write_section(Path(args.out), section(records, load=load))
     return 0
 
 
