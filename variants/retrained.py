@@ -161,7 +161,7 @@ def _forward_order(name: str) -> tuple[int, int, int]:
 def options(align_: Alignment, arch: Architecture) -> siit.Options:
     """The alignment as intervention masks (``siit.Options``)."""
     names = tuple(align_.variables)
-    n = 1 + len(names) + len(align_.outside)
+    n = 2 + len(names) + len(align_.outside)
     heads = np.zeros((n, arch.num_layers, arch.n_heads), np.float32)
     units = np.zeros((n, arch.num_layers, arch.d_mlp), np.float32)
 
@@ -178,6 +178,7 @@ def options(align_: Alignment, arch: Architecture) -> siit.Options:
             mark(i, s.component, s.units)
     for j, comp in enumerate(align_.outside, start=1 + len(names)):
         mark(j, comp, None)
+        mark(n - 1, comp, None)
     return siit.Options(heads, units, names, align_.outside)
 
 

@@ -99,6 +99,10 @@ class SIITConfig:
     # since weights nothing needs decay away.
     weight_decay: float = 0.1
     batch: int = 256
+    # 0: a strict example resample-ablates one outside component (InterpBench); p > 0:
+    # also every other outside component with probability p, so the outside is pushed to
+    # be irrelevant jointly, not only one at a time
+    strict_subset: float = 0.0
     w_interchange: float = 1.0
     w_strict: float = 0.4
     w_behaviour: float = 1.0
@@ -134,8 +138,8 @@ class Geometry:
 class Options:
     """Interventions as masks: row ``i`` patches heads ``heads[i]`` ``[L, H]`` and MLP units
     ``units[i]`` ``[L, M]``. Row 0 patches nothing; rows ``1 .. n_variables`` are the
-    aligned variables (in ``variables`` order); the rest are the components outside the
-    circuit (``outside``), one each."""
+    aligned variables (in ``variables`` order); then the components outside the circuit
+    (``outside``), one each; the last row patches every outside component at once."""
 
     heads: np.ndarray
     units: np.ndarray
@@ -145,6 +149,10 @@ class Options:
     @property
     def first_outside(self) -> int:
         return 1 + len(self.variables)
+
+    @property
+    def all_outside(self) -> int:
+        return self.first_outside + len(self.outside)
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,7 @@ class Metrics:
     strict_positions: float
     iia_per_variable: Mapping[str, float] = field(default_factory=dict)
     strict_per_component: Mapping[str, float] = field(default_factory=dict)
+    strict_joint: float = 1.0  # pairs unchanged with every outside component ablated at once
     n_inputs: int = 0
     n_interchange: int = 0
     n_strict: int = 0
@@ -235,9 +244,15 @@ def forward(params: dict, ids, geom: Geometry, patch=None):
 def patched_readout(params, base, source, opt, options, geom: Geometry):
     """The read-out on ``base`` with option ``opt[b]`` (an index into ``options``' masks)
     patched from the run on ``source``."""
-    src = jax.lax.stop_gradient(forward(params, source, geom))
     heads, units = options
-    return forward(params, base, geom, patch=(heads[opt], units[opt], src))[0]
+    return masked_readout(params, base, source, heads[opt], units[opt], geom)
+
+
+def masked_readout(params, base, source, heads, units, geom: Geometry):
+    """The read-out on ``base`` with heads ``heads [B, L, H]`` and MLP units
+    ``units [B, L, M]`` (1 = patch) taken from the run on ``source``."""
+    src = jax.lax.stop_gradient(forward(params, source, geom))
+    return forward(params, base, geom, patch=(heads, units, src))[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -415,7 +430,12 @@ def _chunk_fn(cfg: SIITConfig, geom: Geometry, info: OutputInfo, n_outside: int,
     def loss_behaviour(params, base, targets):
         return output_loss(forward(params, base, geom)[0], targets, info, T)
 
+    def loss_masked(params, base, src, heads, units, targets):
+        return output_loss(masked_readout(params, base, src, heads, units, geom), targets,
+                           info, T)
+
     g_int = jax.value_and_grad(loss_interchange)
+    g_mask = jax.value_and_grad(loss_masked)
     g_beh = jax.value_and_grad(loss_behaviour)
 
     def update(params, opt_state, grads, weight):
@@ -430,7 +450,7 @@ def _chunk_fn(cfg: SIITConfig, geom: Geometry, info: OutputInfo, n_outside: int,
         def step(carry, step_no):
             params, opt_state = carry
             k = jax.random.fold_in(key, step_no)
-            k1, k2, k3, k4 = jax.random.split(k, 4)
+            k1, k2, k3, k4, k5 = jax.random.split(k, 5)
             # interchange: patch the pair's variable from its source
             i = jax.random.randint(k1, (cfg.batch,), 0, n_pool)
             li, g = g_int(params, pool["base"][i], pool["source"][i], pool["var"][i],
@@ -440,8 +460,18 @@ def _chunk_fn(cfg: SIITConfig, geom: Geometry, info: OutputInfo, n_outside: int,
             if n_outside:
                 i = jax.random.randint(k2, (cfg.batch,), 0, n_pool)
                 o = first_outside + jax.random.randint(k3, (cfg.batch,), 0, n_outside)
-                ls, g = g_int(params, pool["base"][i], pool["source"][i], o,
-                              pool["bt"][i], options)
+                if cfg.strict_subset > 0:
+                    sel = jax.nn.one_hot(o - first_outside, n_outside) + jax.random.bernoulli(
+                        k5, cfg.strict_subset, (cfg.batch, n_outside))
+                    sel = jnp.minimum(sel, 1.0)
+                    rows = slice(first_outside, first_outside + n_outside)
+                    hm = jnp.einsum("bo,olh->blh", sel, options[0][rows])
+                    um = jnp.einsum("bo,olm->blm", sel, options[1][rows])
+                    ls, g = g_mask(params, pool["base"][i], pool["source"][i], hm, um,
+                                   pool["bt"][i])
+                else:
+                    ls, g = g_int(params, pool["base"][i], pool["source"][i], o,
+                                  pool["bt"][i], options)
                 params, opt_state = update(params, opt_state, g, cfg.w_strict)
             else:
                 ls = jnp.zeros(())
@@ -497,17 +527,22 @@ def eval_set(pairs: Pairs, options: Options) -> EvalSet:
                                 ).astype(np.int64) if n_out else np.zeros(0, np.int64)
     strict_opt = np.repeat(np.arange(n_out) + options.first_outside, per)
     inter = np.flatnonzero(pairs.variable > 0)
-    base = np.concatenate([pairs.base[acc], pairs.base[inter], pairs.base[strict_idx]])
-    source = np.concatenate([pairs.source[acc], pairs.source[inter], pairs.source[strict_idx]])
+    joint = np.arange(len(pairs)) if n_out else np.zeros(0, np.int64)
+    base = np.concatenate([pairs.base[acc], pairs.base[inter], pairs.base[strict_idx],
+                           pairs.base[joint]])
+    source = np.concatenate([pairs.source[acc], pairs.source[inter],
+                             pairs.source[strict_idx], pairs.source[joint]])
     option = np.concatenate([np.zeros(len(acc), np.int32), pairs.variable[inter],
-                             strict_opt.astype(np.int32)])
+                             strict_opt.astype(np.int32),
+                             np.full(len(joint), options.all_outside, np.int32)])
     targets = np.concatenate([pairs.base_targets[acc], pairs.cf_targets[inter],
-                              pairs.base_targets[strict_idx]])
+                              pairs.base_targets[strict_idx], pairs.base_targets[joint]])
     kind = np.concatenate([np.zeros(len(acc), np.int8), np.ones(len(inter), np.int8),
-                           np.full(len(strict_idx), 2, np.int8)])
+                           np.full(len(strict_idx), 2, np.int8),
+                           np.full(len(joint), 3, np.int8)])
     variable = ("",) * len(acc) + tuple(options.variables[v - 1] for v in
                                         pairs.variable[inter]) + tuple(
-        options.outside[o - options.first_outside] for o in strict_opt)
+        options.outside[o - options.first_outside] for o in strict_opt) + ("",) * len(joint)
     return EvalSet(base, source, option, targets, kind, variable)
 
 
@@ -516,8 +551,8 @@ def evaluate(params: dict, ev: EvalSet, options, geom: Geometry, info: OutputInf
     fn = _correct_fn(geom, info)
     n = len(ev.base)
     whole = np.zeros(n, bool)
-    pos_ok = np.zeros(3)
-    pos_all = np.zeros(3)
+    pos_ok = np.zeros(4)
+    pos_all = np.zeros(4)
     pad = -n % EVAL_CHUNK
     arrays = [np.concatenate([a, np.repeat(a[:1], pad, axis=0)]) for a in
               (ev.base, ev.source, ev.option, ev.targets)]
@@ -525,7 +560,7 @@ def evaluate(params: dict, ev: EvalSet, options, geom: Geometry, info: OutputInf
     for s in range(0, n + pad, EVAL_CHUNK):
         sl = slice(s, s + EVAL_CHUNK)
         k = kinds[sl]
-        for kind in range(3):
+        for kind in range(4):
             sel = k == kind
             if not sel.any():
                 continue
@@ -550,7 +585,7 @@ def evaluate(params: dict, ev: EvalSet, options, geom: Geometry, info: OutputInf
             per[kind - 1][str(v)] = float(whole[sel].mean())
     pos = [float(pos_ok[k] / pos_all[k]) if pos_all[k] else 1.0 for k in range(3)]
     return Metrics(frac(0), frac(1), frac(2), pos[0], pos[1], pos[2], per[0], per[1],
-                   int((ev.kind == 0).sum()), int((ev.kind == 1).sum()),
+                   frac(3), int((ev.kind == 0).sum()), int((ev.kind == 1).sum()),
                    int((ev.kind == 2).sum()))
 
 
