@@ -99,6 +99,19 @@ def section(records: list[dict], *, load: tuple) -> str:
             f"{r['iia']:.4f} | {r['strict']:.4f} | {r['steps_per_s']:.1f} | "
             f"{r['warm_steps_per_s']:.1f} |"
         )
+    demo = HERE.parent / "models" / "demo" / "index.json"
+    rows = [f for f in json.loads(demo.read_text())["files"] if f["rung"] == "retrained"] \
+        if demo.exists() else []
+    if rows:
+        lines += ["", "The shipped demo models (`models/demo/index.json`, written by "
+                  "`experiments/make_demo_variants.py` with the trainer's defaults; time "
+                  "includes recomputing the resample ground truth on the trained and the "
+                  "compiled model):", ""]
+        for f in rows:
+            steps = f"reached 99.5% at step {f['steps']}" if f["reached"] else \
+                f"not reached in {f['steps']} steps"
+            lines.append(f"- {f['program']}: {steps}, {f['seconds']:.0f} s; accuracy "
+                         f"{f['accuracy']:.4f}, IIA {f['iia']:.4f}, strict {f['strict']:.4f}")
     lines.append(END)
     return "\n".join(lines)
 
