@@ -450,7 +450,8 @@ def _chunk_fn(cfg: SIITConfig, geom: Geometry, info: OutputInfo, n_outside: int,
         def step(carry, step_no):
             params, opt_state = carry
             k = jax.random.fold_in(key, step_no)
-            k1, k2, k3, k4, k5 = jax.random.split(k, 5)
+            k1, k2, k3, k4 = jax.random.split(k, 4)
+            k5 = jax.random.fold_in(k, 5)  # its own stream: strict_subset=0 runs unchanged
             # interchange: patch the pair's variable from its source
             i = jax.random.randint(k1, (cfg.batch,), 0, n_pool)
             li, g = g_int(params, pool["base"][i], pool["source"][i], pool["var"][i],
