@@ -186,7 +186,8 @@ def search(
     ``MIN_BUCKET``, or the vmapped batch size if larger), speculatively: the chunk's masks
     remove its edges cumulatively, the first mask that changes an output marks the first
     edge that must stay, and every edge before it is removed (exactly the decisions the
-    one-by-one loop would make).
+    one-by-one loop would make). The chunk shrinks after a chunk that stopped early and
+    grows back after one that removed every edge, which changes no decision.
     """
     graph = exp.graph
     mask = _structural_mask(graph) if start is None else np.asarray(start, np.float32).copy()
@@ -206,8 +207,9 @@ def search(
         removed = False
         todo = [e for e in order if mask[e] > 0.5]
         i = 0
+        size = k
         while i < len(todo):
-            chunk = todo[i : i + k]
+            chunk = todo[i : i + size]
             masks = np.tile(mask, (len(chunk), 1))
             for j, e in enumerate(chunk):
                 masks[j:, e] = 0.0
@@ -218,6 +220,9 @@ def search(
                 mask[e] = 0.0
             removed = removed or accepted > 0
             i += accepted + (0 if len(bad) == 0 else 1)
+            # adapt the speculation to the run lengths this order gives (an order that
+            # keeps edges often, e.g. a random one, wastes most of a long chunk)
+            size = min(k, 2 * size) if len(bad) == 0 else min(k, max(2, 2 * (accepted + 1)))
         if not removed:
             break
     return mask, passes
@@ -239,12 +244,45 @@ def minimal_circuits(exp: Experiment, *, orders: int = ORDERS, seed: int = 0,
     return found
 
 
+def alternatives_by_necessity(exp: Experiment, mask: Sequence[float], *, start=None
+                              ) -> list[np.ndarray]:
+    """Minimal circuits other than ``mask`` found by excluding each of its edges in turn.
+
+    One batched sweep ablates each edge of ``mask`` alone with every other structural edge
+    kept (``start``'s, if given): an edge whose lone ablation changes an output is needed
+    by every faithful circuit inside ``start`` (if ablating more never restores an output);
+    for each edge that is not, the search runs again (reverse topological, fast) from the
+    start minus that edge, and a faithful result is another minimal circuit, one without
+    it. Returns ``[mask]`` followed by every distinct circuit found. Cheaper than random
+    orders on big graphs (each search runs in the order the speculative chunking suits) and
+    aimed at each edge of the found circuit in turn.
+    """
+    mask = np.asarray(mask, np.float32)
+    base = _structural_mask(exp.graph) if start is None else np.asarray(start, np.float32)
+    inside = [int(i) for i in np.flatnonzero(mask > 0.5)]
+    found = [mask]
+    if not inside:
+        return found
+    sweep = exp.effects(single_edge_masks(exp.graph.n_edges, base)[inside])
+    n_changed = np.asarray(sweep.n_changed)
+    for i, changed in zip(inside, n_changed, strict=True):
+        if changed:
+            continue
+        begin = base.copy()
+        begin[i] = 0.0
+        alt, _ = search(exp, begin)
+        if not any(np.array_equal(alt, m) for m in found) and verify(exp, alt).ok:
+            found.append(alt)
+    return found
+
+
 def effective_circuit(exp: Experiment, *, program: str = "", start=None,
-                      orders: int = 1) -> GroundTruth:
+                      orders: int = 1, necessity: bool = False) -> GroundTruth:
     """The circuit ``exp.ablation`` can see on ``exp``'s dataset, searched and verified.
 
     With ``orders > 1`` the search is repeated in other orders (``minimal_circuits``);
-    every distinct minimal circuit is verified and kept in ``alternatives``.
+    every distinct minimal circuit is verified and kept in ``alternatives``. With
+    ``necessity`` the circuits ``alternatives_by_necessity`` finds are added too.
     """
     mask, passes = search(exp, start)
     alternatives: list[np.ndarray] = []
@@ -253,6 +291,11 @@ def effective_circuit(exp: Experiment, *, program: str = "", start=None,
         for alt in alternatives[1:]:
             if not verify(exp, alt).ok:
                 raise RuntimeError("a pruned circuit failed its own verification")
+    if necessity:
+        alternatives = alternatives or [mask]
+        for alt in alternatives_by_necessity(exp, mask, start=start)[1:]:
+            if not any(np.array_equal(alt, m) for m in alternatives):
+                alternatives.append(alt)
     return GroundTruth(program or exp.compiled.output, exp.ablation, exp.graph, mask,
                        verify(exp, mask), int(exp.ids.shape[0]), passes, exp.corruption,
                        alternatives)
@@ -347,6 +390,7 @@ def for_program(
 
 __all__ = [
     "Verification", "GroundTruth", "verify", "search", "effective_circuit",
+    "minimal_circuits", "alternatives_by_necessity",
     "structural_truth", "ground_truth", "ground_truths", "sample_dataset", "for_program",
     "DEFAULT_SAMPLES",
 ]
