@@ -182,12 +182,15 @@ def search(
     """Greedy pruning to a fixed point; returns ``(mask, passes)``. Edges are tried in
     ``order`` (default: reverse topological).
 
-    Equivalent to trying the edges one by one, but evaluated ``chunk`` at a time (default
-    ``MIN_BUCKET``, or the vmapped batch size if larger), speculatively: the chunk's masks
-    remove its edges cumulatively, the first mask that changes an output marks the first
-    edge that must stay, and every edge before it is removed (exactly the decisions the
-    one-by-one loop would make). The chunk shrinks after a chunk that stopped early and
-    grows back after one that removed every edge, which changes no decision.
+    Equivalent to trying the edges one by one, but evaluated up to ``chunk`` at a time
+    (default ``MIN_BUCKET``, or the vmapped batch size if larger), speculatively, with two
+    guesses in one batch: the chunk's edges removed cumulatively (the first mask that
+    changes an output marks the first edge that must stay; every edge before it goes) and
+    each edge removed alone from the current mask (if the first edge stays, the mask is
+    unchanged for the next, so the first of these that changes nothing marks the first
+    edge that goes; every edge before it stays). Either way the decisions are exactly the
+    one-by-one loop's. The chunk follows the run lengths the order gives (short runs,
+    e.g. in a random order, would waste most of a long chunk).
     """
     graph = exp.graph
     mask = _structural_mask(graph) if start is None else np.asarray(start, np.float32).copy()
@@ -210,19 +213,34 @@ def search(
         size = k
         while i < len(todo):
             chunk = todo[i : i + size]
-            masks = np.tile(mask, (len(chunk), 1))
+            n = len(chunk)
+            # two speculations in one batch: "every edge of the chunk goes" (cumulative
+            # removals) and "every edge stays" (each edge alone removed from the mask)
+            masks = np.tile(mask, (2 * n - 1, 1))
             for j, e in enumerate(chunk):
-                masks[j:, e] = 0.0
+                masks[j:n, e] = 0.0
+                if j:
+                    masks[n + j - 1, e] = 0.0
             n_changed = np.asarray(exp.effects(masks).n_changed)
-            bad = np.flatnonzero(n_changed > 0)
-            accepted = len(chunk) if len(bad) == 0 else int(bad[0])
-            for e in chunk[:accepted]:
-                mask[e] = 0.0
-            removed = removed or accepted > 0
-            i += accepted + (0 if len(bad) == 0 else 1)
-            # adapt the speculation to the run lengths this order gives (an order that
-            # keeps edges often, e.g. a random one, wastes most of a long chunk)
-            size = min(k, 2 * size) if len(bad) == 0 else min(k, max(2, 2 * (accepted + 1)))
+            cumulative = n_changed[:n] > 0
+            alone = np.concatenate([cumulative[:1], n_changed[n:] > 0])
+            if not cumulative[0]:  # a run of removals, up to the first edge that must stay
+                bad = np.flatnonzero(cumulative)
+                run = n if len(bad) == 0 else int(bad[0])
+                for e in chunk[:run]:
+                    mask[e] = 0.0
+                removed = True
+                decided = run + (0 if len(bad) == 0 else 1)
+            else:  # a run of edges that stay, up to the first that can go (alone)
+                good = np.flatnonzero(~alone)
+                run = n if len(good) == 0 else int(good[0])
+                if len(good):
+                    mask[chunk[run]] = 0.0
+                    removed = True
+                decided = run + (0 if len(good) == 0 else 1)
+            i += decided
+            # adapt the speculation to the run lengths this order gives
+            size = min(k, max(2, 2 * decided))
         if not removed:
             break
     return mask, passes
