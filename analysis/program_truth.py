@@ -252,6 +252,57 @@ def derive(spec, compiled: CompiledProgram, clean: Sequence[Sequence],
     )
 
 
+def mapped_alternatives(pt: ProgramTruth, pc: PlantedCircuit) -> list[list[str]]:
+    """Each minimal program-edge set found, as network edges (its carriers and the
+    constant edges ``pt`` keeps): the program truth as a set where it is not unique."""
+    by_key = {e.key: e for e in program_edges_of(pc, pt)}
+    out = []
+    for alt in pt.alternatives:
+        keys = {k for key in alt for k in carriers(pc, by_key[key])} | set(pt.constant)
+        out.append([k for k in pt.edge_keys if k in keys])
+    return out
+
+
+def program_edges_of(pc: PlantedCircuit, pt: ProgramTruth) -> list[ProgramEdge]:
+    """The ``ProgramEdge`` records named in ``pt``'s alternatives."""
+    out = []
+    for alt in pt.alternatives:
+        for key in alt:
+            out.append(_parse_key(key))
+    return out
+
+
+def _parse_key(key: str) -> ProgramEdge:
+    if key.endswith(":internal"):
+        v = key[: -len(":internal")]
+        return ProgramEdge(v, v, "internal")
+    parent, _, rest = key.partition("->")
+    if rest == OUTPUT:
+        return ProgramEdge(parent, OUTPUT, "out")
+    consumer, _, role = rest.rpartition(".")
+    return ProgramEdge(parent, consumer, role)
+
+
+def as_ground_truth(pt: ProgramTruth, exp: Experiment):
+    """The program truth as a ``GroundTruth`` on ``exp``'s graph (what ``scoring.score``
+    takes): its mask, its verification, and every mapped alternative (the set rule of
+    ``analysis/scoring.py`` then scores a method against the best-matching one)."""
+    from .ground_truth import GroundTruth
+
+    g = exp.graph
+    masks = []
+    for keys in mapped_alternatives(pt, exp.compiled.planted):
+        m = np.zeros(g.n_edges, np.float32)
+        for k in keys:
+            m[g.edge_index(k)] = 1.0
+        if not any(np.array_equal(m, x) for x in masks):
+            masks.append(m)
+    mask = masks[0]
+    return GroundTruth(pt.program, ABLATION, g, mask,
+                       pt.verification if pt.verification is not None else verify(exp, mask),
+                       pt.samples, 0, pt.corruption, masks if len(masks) > 1 else [])
+
+
 def for_program(spec, *, corruption: str = SAME_LENGTH, samples: int = DEFAULT_SAMPLES,
                 seed: int = 0, compiled: CompiledProgram | None = None,
                 orders: int = ORDERS) -> ProgramTruth:
@@ -266,4 +317,4 @@ def for_program(spec, *, corruption: str = SAME_LENGTH, samples: int = DEFAULT_S
 
 
 __all__ = ["ABLATION", "ProgramSearch", "ProgramTruth", "minimal_program_edges", "carriers",
-           "network_map", "derive", "for_program"]
+           "network_map", "derive", "for_program", "mapped_alternatives", "as_ground_truth"]
