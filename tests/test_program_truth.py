@@ -153,3 +153,22 @@ def test_an_operation_on_two_heads_puts_both_in_the_program_truth():
     assert {"L0.H0->output", "L0.H1->output"} <= set(truth.edges)
     assert truth.ok
     assert set(truth.edges) == set(gt.effective_circuit(exp).keys)
+
+
+def test_cli_circuit_shows_the_program_truth_with_its_distribution():
+    import json
+
+    from tests.test_cli import cli
+
+    r = cli("circuit", "reverse", "--truth", "program", "--corruption", "any-length",
+            "--samples", "48", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["truth"] == "program" and d["corruption"] == "any-length"
+    assert "length:internal" in d["program_edges"]
+    keys = {f"{e['from']}->{e['to']}" + (f".{e['input']}" if e["input"] else "")
+            for e in d["edges"]}
+    assert {"L0.H0->L0.MLP", "embed->L3.H0.v", "L3.H0->output"} <= keys
+    bad = cli("circuit", "reverse", "--truth", "program", "--ablation", "zero")
+    assert bad.returncode == 2 and "resample" in bad.stderr
+    assert "Traceback" not in bad.stderr
