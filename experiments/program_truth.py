@@ -112,6 +112,22 @@ def report(recs: list[dict], title: str, args) -> str:
                          f"{', '.join(r['network_only']) or '-'} | "
                          f"{' '.join(r['reasons'])} |")
         lines.append("")
+    unreal = [r for r in ok if r["program_truth"]["unrealised"]]
+    same_const = sum(1 for r in ok if r["corruption"] == "same-length"
+                     and r["program_truth"]["constant"])
+    lines += [
+        "## How to read it", "",
+        "*Program edges with no network carrier* are inputs of a selector whose predicate "
+        "ignores that side (`length`'s `Select(tokens, tokens, TRUE)`, `count_a`'s query, "
+        "a comparison with a constant): the compiled head reads only `one`/`bos` there. In "
+        "the interpreter they matter only under a length-changing corruption, at positions "
+        "past the corrupted input's end, where the corrupted value is undefined; in the "
+        "network the same information (which positions are real) arrives through the "
+        "constant edges, which is why those are kept where the network needs them. "
+        f"{len(unreal)} cells have such edges.", "",
+        f"Constant edges kept under `same-length`: {same_const} cells (the positions "
+        "that are BOS, real or PAD are the same on both inputs, so none is expected).", "",
+    ]
     errors = [r for r in recs if "error" in r]
     if errors:
         lines += ["## Errors", ""] + [f"- {r['program']} ({r['corruption']}): {r['error']}"
