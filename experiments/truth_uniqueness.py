@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the report from the stored cells; run nothing")
     args = ap.parse_args(argv)
     if args.programs:
         names = args.programs.split(",")
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in store.read_text().splitlines():
             rec = json.loads(line)
             done[(rec["program"], rec["ablation"], rec["corruption"])] = rec
-    todo = [(n, a, c) for n in names for a, c in CELLS if (n, a, c) not in done]
+    todo = [] if args.report_only else [
+        (n, a, c) for n in names for a, c in CELLS if (n, a, c) not in done]
     compiled: dict = {}
     with store.open("a") as fh:
         for name, ablation, corruption in tqdm(todo, unit="cell", dynamic_ncols=True):
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
     recs = [done[(n, a, c)] for n in names for a, c in CELLS if (n, a, c) in done]
+    missing = len(names) * len(CELLS) - len(recs)
     ok = [r for r in recs if "error" not in r]
     programs = {r["program"] for r in ok}
     all_unique = {p for p in programs if all(x["unique"] for x in ok if x["program"] == p)}
@@ -101,9 +105,12 @@ def main(argv: list[str] | None = None) -> int:
              f"random permutations), {args.samples} clean inputs, seed {args.seed}; every "
              "distinct circuit found is verified (faithful and minimal). One circuit found "
              "is evidence of uniqueness, not a proof.", "",
+             (f"**Incomplete: {missing} of {len(names) * len(CELLS)} cells not run yet.** "
+              if missing else "") +
              f"**{sum(r['unique'] for r in ok)} of {len(ok)} cells have a unique minimal "
              f"circuit**; {len(all_unique)} of {len(programs)} programs are unique in every "
-             "cell.", "",
+             "cell run. Programs marked * were also searched without each edge of the "
+             "found circuit that is not needed on its own (`alternatives_by_necessity`).", "",
              "| program | ablation | corruption | unique | edges | alternatives |",
              "|---|---|---|---|---|---|"]
     for r in recs:
