@@ -23,7 +23,8 @@ running the network, and then checks it against the network by intervention.
    both compute ``consumer``). A network edge carrying several program edges (an MLP
    reading two variables from one sender, an MLP computing two variables) is in the truth
    if any of them is; an operation split over several components (an ``internal`` edge, or
-   a variable that several components compute) puts every carrying edge in.
+   a variable that several components compute, which gets an ``internal`` program edge
+   for the hand-over between them) puts every carrying edge in.
 4. **Constant edges** (those carrying only ``one``/``bos``) have no program counterpart:
    they carry which positions are BOS, real or PAD, which the program does not name. The
    rule: they are kept only where the network needs them given the mapped edges (a search
@@ -108,12 +109,18 @@ def _prune(evals, edges: Sequence[ProgramEdge], order: Sequence[int]) -> tuple[P
 def minimal_program_edges(
     program, vocab, max_seq_len: int, clean: Sequence[Sequence],
     corrupted: Sequence[Sequence], *, causal: bool = False, orders: int = ORDERS,
-    seed: int = 0,
+    seed: int = 0, split: Sequence[str] = (),
 ) -> ProgramSearch:
     """Greedy pruning of the program edges in the interpreter (``orders`` orders: reverse
-    topological, then seeded random permutations)."""
+    topological, then seeded random permutations). ``split``: variables the compiler
+    spreads over several components, which get an ``internal`` edge (a ``SelectorWidth``
+    always has one)."""
     graph = traced(program, vocab, max_seq_len)
     edges = program_edges(graph)
+    for var in split:
+        e = ProgramEdge(var, var, "internal")
+        if var in graph.nodes and e not in edges:
+            edges.insert(len(edges) - 1, e)
     evals = [PairEvaluator(graph, c, x, causal=causal) for c, x in zip(clean, corrupted,
                                                                       strict=True)]
     rng = np.random.default_rng(seed)
@@ -219,8 +226,11 @@ def derive(spec, compiled: CompiledProgram, clean: Sequence[Sequence],
     """The program-derived truth on these (clean, corrupted) pairs, checked on ``compiled``
     (``exp``: a prepared resample experiment on the same pairs, built if not given)."""
     pc = compiled.planted
+    split = [name for name, v in pc.variables.items()
+             if len(set(v.computed_by) - {"embed", "pos"}) > 1]
     search_ = minimal_program_edges(spec.build(), spec.vocab, spec.max_seq_len, clean,
-                                    corrupted, causal=compiled.config.causal, orders=orders)
+                                    corrupted, causal=compiled.config.causal, orders=orders,
+                                    split=split)
     mapping = network_map(pc, search_.edges)
     truth = search_.truth
     mapped = sorted({k for e in truth for k in mapping[e.key]})
