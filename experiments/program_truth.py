@@ -76,7 +76,7 @@ def run_cell(spec, compiled, corruption: str, samples: int, seed: int, orders: i
             "network_only": sorted(set(net_keys) - set(d["edges"])), "reasons": why}
 
 
-def report(recs: list[dict], title: str, args) -> str:
+def report(recs: list[dict], title: str, args, total: int = 0) -> str:
     ok = [r for r in recs if "error" not in r]
     agree = [r for r in ok if r["agree"]]
     programs = sorted({r["program"] for r in ok}, key=[r["program"] for r in ok].index)
@@ -94,6 +94,8 @@ def report(recs: list[dict], title: str, args) -> str:
         "(`analysis/program_truth.py`). Zero and mean ablation have no program-level "
         "meaning (a zeroed or averaged categorical code is no value of the variable), so "
         "only resample is derived.", "",
+        (f"**Incomplete: {total - len(recs)} of {total} cells not run yet.** "
+         if total > len(recs) else "") +
         f"**{len(agree)} of {len(ok)} cells agree** (same network edge set); "
         f"{len(prog_agree)} of {len(programs)} programs agree in every distribution. "
         f"The program truth is faithful and minimal on the network in "
@@ -156,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--orders", type=int, default=pt.ORDERS)
     ap.add_argument("--out", default="results")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the report from the stored cells; run nothing")
     args = ap.parse_args(argv)
     core = [s.name for s in catalog.core_specs()]
     if args.programs:
@@ -174,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in store.read_text().splitlines():
             rec = json.loads(line)
             done[(rec["program"], rec["corruption"])] = rec
-    todo = [(n, c) for n in names for c in corruptions if (n, c) not in done]
+    todo = [] if args.report_only else [
+        (n, c) for n in names for c in corruptions if (n, c) not in done]
     compiled: dict = {}
     with store.open("a") as fh:
         for name, corruption in tqdm(todo, unit="cell", dynamic_ncols=True):
@@ -195,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     recs = [done[(n, c)] for n in names for c in corruptions if (n, c) in done]
     title = ("Program-derived truth vs the network's greedy truth" +
              ("" if args.set == "core" else " (the library's newer programs)"))
-    (out / f"{stem}.md").write_text(report(recs, title, args))
+    (out / f"{stem}.md").write_text(report(recs, title, args, len(names) * len(corruptions)))
     (out / f"{stem}.json").write_text(json.dumps(recs, indent=1) + "\n")
     print(f"wrote {out / (stem + '.md')}")
     return 0
