@@ -182,11 +182,15 @@ def search(
     """Greedy pruning to a fixed point; returns ``(mask, passes)``. Edges are tried in
     ``order`` (default: reverse topological).
 
-    Equivalent to trying the edges one by one, but evaluated ``chunk`` at a time (default
-    ``MIN_BUCKET``, or the vmapped batch size if larger), speculatively: the chunk's masks
-    remove its edges cumulatively, the first mask that changes an output marks the first
-    edge that must stay, and every edge before it is removed (exactly the decisions the
-    one-by-one loop would make).
+    Equivalent to trying the edges one by one, but evaluated up to ``chunk`` at a time
+    (default ``MIN_BUCKET``, or the vmapped batch size if larger), speculatively, with two
+    guesses in one batch: the chunk's edges removed cumulatively (the first mask that
+    changes an output marks the first edge that must stay; every edge before it goes) and
+    each edge removed alone from the current mask (if the first edge stays, the mask is
+    unchanged for the next, so the first of these that changes nothing marks the first
+    edge that goes; every edge before it stays). Either way the decisions are exactly the
+    one-by-one loop's. The chunk follows the run lengths the order gives (short runs,
+    e.g. in a random order, would waste most of a long chunk).
     """
     graph = exp.graph
     mask = _structural_mask(graph) if start is None else np.asarray(start, np.float32).copy()
@@ -206,18 +210,37 @@ def search(
         removed = False
         todo = [e for e in order if mask[e] > 0.5]
         i = 0
+        size = k
         while i < len(todo):
-            chunk = todo[i : i + k]
-            masks = np.tile(mask, (len(chunk), 1))
+            chunk = todo[i : i + size]
+            n = len(chunk)
+            # two speculations in one batch: "every edge of the chunk goes" (cumulative
+            # removals) and "every edge stays" (each edge alone removed from the mask)
+            masks = np.tile(mask, (2 * n - 1, 1))
             for j, e in enumerate(chunk):
-                masks[j:, e] = 0.0
+                masks[j:n, e] = 0.0
+                if j:
+                    masks[n + j - 1, e] = 0.0
             n_changed = np.asarray(exp.effects(masks).n_changed)
-            bad = np.flatnonzero(n_changed > 0)
-            accepted = len(chunk) if len(bad) == 0 else int(bad[0])
-            for e in chunk[:accepted]:
-                mask[e] = 0.0
-            removed = removed or accepted > 0
-            i += accepted + (0 if len(bad) == 0 else 1)
+            cumulative = n_changed[:n] > 0
+            alone = np.concatenate([cumulative[:1], n_changed[n:] > 0])
+            if not cumulative[0]:  # a run of removals, up to the first edge that must stay
+                bad = np.flatnonzero(cumulative)
+                run = n if len(bad) == 0 else int(bad[0])
+                for e in chunk[:run]:
+                    mask[e] = 0.0
+                removed = True
+                decided = run + (0 if len(bad) == 0 else 1)
+            else:  # a run of edges that stay, up to the first that can go (alone)
+                good = np.flatnonzero(~alone)
+                run = n if len(good) == 0 else int(good[0])
+                if len(good):
+                    mask[chunk[run]] = 0.0
+                    removed = True
+                decided = run + (0 if len(good) == 0 else 1)
+            i += decided
+            # adapt the speculation to the run lengths this order gives
+            size = min(k, max(2, 2 * decided))
         if not removed:
             break
     return mask, passes
@@ -239,12 +262,45 @@ def minimal_circuits(exp: Experiment, *, orders: int = ORDERS, seed: int = 0,
     return found
 
 
+def alternatives_by_necessity(exp: Experiment, mask: Sequence[float], *, start=None
+                              ) -> list[np.ndarray]:
+    """Minimal circuits other than ``mask`` found by excluding each of its edges in turn.
+
+    One batched sweep ablates each edge of ``mask`` alone with every other structural edge
+    kept (``start``'s, if given): an edge whose lone ablation changes an output is needed
+    by every faithful circuit inside ``start`` (if ablating more never restores an output);
+    for each edge that is not, the search runs again (reverse topological, fast) from the
+    start minus that edge, and a faithful result is another minimal circuit, one without
+    it. Returns ``[mask]`` followed by every distinct circuit found. Cheaper than random
+    orders on big graphs (each search runs in the order the speculative chunking suits) and
+    aimed at each edge of the found circuit in turn.
+    """
+    mask = np.asarray(mask, np.float32)
+    base = _structural_mask(exp.graph) if start is None else np.asarray(start, np.float32)
+    inside = [int(i) for i in np.flatnonzero(mask > 0.5)]
+    found = [mask]
+    if not inside:
+        return found
+    sweep = exp.effects(single_edge_masks(exp.graph.n_edges, base)[inside])
+    n_changed = np.asarray(sweep.n_changed)
+    for i, changed in zip(inside, n_changed, strict=True):
+        if changed:
+            continue
+        begin = base.copy()
+        begin[i] = 0.0
+        alt, _ = search(exp, begin)
+        if not any(np.array_equal(alt, m) for m in found) and verify(exp, alt).ok:
+            found.append(alt)
+    return found
+
+
 def effective_circuit(exp: Experiment, *, program: str = "", start=None,
-                      orders: int = 1) -> GroundTruth:
+                      orders: int = 1, necessity: bool = False) -> GroundTruth:
     """The circuit ``exp.ablation`` can see on ``exp``'s dataset, searched and verified.
 
     With ``orders > 1`` the search is repeated in other orders (``minimal_circuits``);
-    every distinct minimal circuit is verified and kept in ``alternatives``.
+    every distinct minimal circuit is verified and kept in ``alternatives``. With
+    ``necessity`` the circuits ``alternatives_by_necessity`` finds are added too.
     """
     mask, passes = search(exp, start)
     alternatives: list[np.ndarray] = []
@@ -253,6 +309,11 @@ def effective_circuit(exp: Experiment, *, program: str = "", start=None,
         for alt in alternatives[1:]:
             if not verify(exp, alt).ok:
                 raise RuntimeError("a pruned circuit failed its own verification")
+    if necessity:
+        alternatives = alternatives or [mask]
+        for alt in alternatives_by_necessity(exp, mask, start=start)[1:]:
+            if not any(np.array_equal(alt, m) for m in alternatives):
+                alternatives.append(alt)
     return GroundTruth(program or exp.compiled.output, exp.ablation, exp.graph, mask,
                        verify(exp, mask), int(exp.ids.shape[0]), passes, exp.corruption,
                        alternatives)
@@ -347,6 +408,7 @@ def for_program(
 
 __all__ = [
     "Verification", "GroundTruth", "verify", "search", "effective_circuit",
+    "minimal_circuits", "alternatives_by_necessity",
     "structural_truth", "ground_truth", "ground_truths", "sample_dataset", "for_program",
     "DEFAULT_SAMPLES",
 ]

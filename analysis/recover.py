@@ -81,6 +81,9 @@ class Recovery:
 plain = plain_value  # the one JSON sanitiser (compiler/jsonvalues.py)
 
 
+TRUTH_SOURCES = ("network", "program")  # network: greedy pruning; program: program_truth
+
+
 @dataclass
 class _Program:
     name: str
@@ -94,8 +97,12 @@ class Session:
     """Caches compiled programs, experiments and ground truths for a set of runs."""
 
     def __init__(self, *, samples: int = DEFAULT_SAMPLES, seed: int = 0,
-                 complete: bool = True, corruption: str = SAME_LENGTH):
+                 complete: bool = True, corruption: str = SAME_LENGTH,
+                 truth: str = "network"):
+        if truth not in TRUTH_SOURCES:
+            raise ValueError(f"unknown truth {truth!r}; use {' or '.join(TRUTH_SOURCES)}")
         self.samples, self.seed, self.complete = samples, seed, complete
+        self.truth_source = truth
         self.corruption = check_name(corruption)
         self._programs: dict[str, _Program] = {}
         self._experiments: dict[tuple[str, str], Experiment] = {}
@@ -148,7 +155,14 @@ class Session:
         if key not in self._truths:
             exp = self.experiment(program, ablation)
             with Clock() as c:
-                self._truths[key] = effective_circuit(exp, program=p.name)
+                if self.truth_source == "program" and ablation == "resample":
+                    from . import program_truth as pt
+
+                    self._truths[key] = pt.as_ground_truth(pt.derive(
+                        p.spec, p.compiled, p.clean, p.corrupted, corruption=self.corruption,
+                        exp=exp), exp)
+                else:  # zero / mean have no program-level meaning: the network's truth
+                    self._truths[key] = effective_circuit(exp, program=p.name)
             self._truth_seconds[key] = c.seconds
         return self._truths[key]
 
@@ -171,6 +185,8 @@ class Session:
         scores["method_seconds"] = clock.run_seconds
         scores["compile_seconds"] = clock.compile_seconds
         scores["truth_seconds"] = self.truth_seconds(program, ablation)
+        scores["truth_source"] = ("program" if self.truth_source == "program"
+                                  and ablation == "resample" else "network")
         return Recovery(p.name, name, ablation, self.samples, self.seed, result, scores,
                         truth, exp)
 

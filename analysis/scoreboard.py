@@ -32,6 +32,7 @@ class ScoreCell:
     seed: int
     samples: int
     corruption: str = "same-length"  # resample's corrupted inputs (programs/corruptions.py)
+    truth: str = "network"  # resample's target: "network" (greedy) or "program" (derived)
 
 
 @dataclass
@@ -69,19 +70,19 @@ class ScoreRecord:
 
 
 def make_cells(programs, rungs, methods, ablations, seeds, samples: int,
-               corruptions=("same-length",)) -> list[ScoreCell]:
+               corruptions=("same-length",), truth: str = "network") -> list[ScoreCell]:
     """Every combination, in table order (program, rung, seed, corruption, ablation,
     method); zero and mean ablation do not depend on the corruption and get one cell."""
     from .methods import canonical
 
-    return [ScoreCell(p, r, canonical(m), a, s, samples, c)
+    return [ScoreCell(p, r, canonical(m), a, s, samples, c, truth)
             for p in programs for r in rungs for s in seeds
             for k, c in enumerate(corruptions) for a in ablations
             if a == "resample" or k == 0 for m in methods]
 
 
 def group_key(cell: ScoreCell) -> tuple:
-    return (cell.program, cell.rung, cell.seed, cell.samples, cell.corruption)
+    return (cell.program, cell.rung, cell.seed, cell.samples, cell.corruption, cell.truth)
 
 
 _SESSION: tuple[tuple, object] | None = None  # this worker's current program session
@@ -98,7 +99,8 @@ def _session(cell: ScoreCell):
         from .recover import Session
 
         spec = registry.get(cell.program)
-        session = Session(samples=cell.samples, seed=cell.seed, corruption=cell.corruption)
+        session = Session(samples=cell.samples, seed=cell.seed, corruption=cell.corruption,
+                          truth=cell.truth)
         _SESSION = (key, session)  # a compile failure below leaves a fresh session
         compiled = make(cell.rung, compile_program(spec.build(), spec.vocab,
                                                    spec.max_seq_len), seed=cell.seed)

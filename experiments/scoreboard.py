@@ -107,6 +107,9 @@ def main(argv=None) -> int:
     ap.add_argument("--corruptions", default="same-length",
                     help="comma-separated corruption distributions for resample ablation "
                     "(same-length, any-length, counterfactual:VAR; default same-length)")
+    ap.add_argument("--truth", choices=("network", "program"), default="network",
+                    help="resample's target: the network's greedy truth or the "
+                    "program-derived one (analysis/program_truth.py; default network)")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     ap.add_argument("--seed", type=int, help="one seed (same as --seeds N)")
     ap.add_argument("--samples", type=int, default=256)
@@ -140,7 +143,7 @@ def main(argv=None) -> int:
 
         corruptions = [check_name(c) for c in _csv(args.corruptions)]
         cells = make_cells(programs, _csv(args.rungs), methods, _csv(args.ablations), seeds,
-                           args.samples, corruptions)
+                           args.samples, corruptions, args.truth)
     except (KeyError, ValueError) as err:
         print(f"scoreboard: error: {err}", file=sys.stderr)
         return 2
@@ -163,8 +166,11 @@ def main(argv=None) -> int:
             print(f"scoreboard: error: {err}", file=sys.stderr)
             status = 1
     records = load_records(store, cells)
+    title = "Circuit-recovery scoreboard" + (
+        " (resample scored against the program-derived truth)" if args.truth == "program"
+        else "")
     text = write_reports(records, out, args.name, samples=args.samples, seeds=seeds,
-                         missing=len(cells) - len(records))
+                         missing=len(cells) - len(records), title=title)
     if not args.quiet:
         print(text)
     return status

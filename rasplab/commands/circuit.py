@@ -48,6 +48,10 @@ def register(subparsers) -> None:
                    "structural circuit)")
     p.add_argument("--corruption", type=corruption_name, default="same-length",
                    metavar="NAME", help=CORRUPTION_HELP)
+    p.add_argument("--truth", choices=("network", "program"), default="network",
+                   help="with --ablation resample: the network's greedy truth (default) or "
+                   "the one derived from the program in the interpreter "
+                   "(analysis/program_truth.py)")
     p.add_argument("--verify", action="store_true",
                    help="run the interventions: faithfulness and minimality")
     p.add_argument("--samples", type=positive_int, default=256, metavar="N",
@@ -200,7 +204,12 @@ def run(args: argparse.Namespace) -> int:
     circuit = compiled.planted.to_json(plain=True)
     edges = list(circuit["edges"])
     which = args.ablation or "structural"
-    truth = None
+    truth = derived = None
+    if args.truth == "program":
+        if args.ablation not in (None, "resample"):
+            raise UsageError(f"--truth program exists for resample ablation only ({args.ablation}"
+                             " has no program-level meaning); use --ablation resample")
+        args.ablation = which = "resample"
     if args.ablation or args.verify:
         spec = target.sampler()
         from rasplab.analysis import ground_truth as gt
@@ -215,6 +224,15 @@ def run(args: argparse.Namespace) -> int:
             if args.ablation is None:
                 truth = gt.structural_truth(prepare(compiled, clean, "zero"),
                                             program=target.name)
+            elif args.truth == "program":
+                from rasplab.analysis import program_truth as pt
+
+                exp = prepare(compiled, clean, "resample", corrupted=corrupted,
+                              corruption=args.corruption)
+                derived = pt.derive(spec, compiled, clean, corrupted,
+                                    corruption=args.corruption, exp=exp)
+                truth = pt.as_ground_truth(derived, exp)
+                which = "program-derived resample"
             else:
                 truth = gt.ground_truth(compiled, clean, args.ablation, corrupted=corrupted,
                                         program=target.name, corruption=args.corruption)
@@ -233,6 +251,10 @@ def run(args: argparse.Namespace) -> int:
         if truth is not None:
             data["samples"] = truth.samples
             data["corruption"] = truth.corruption
+        if derived is not None:
+            data["truth"] = "program"
+            data.update({k: derived.to_dict()[k] for k in (
+                "program_edges", "alternatives", "unique", "constant", "unrealised")})
         if args.verify and truth is not None:
             v = truth.verification
             data["ablation"] = v.ablation
@@ -255,10 +277,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"inputs: {truth.samples} sampled (seed {args.seed})"
               + (f"; {len(truth.removed)} structural edges not needed: "
                  f"{', '.join(truth.removed)}" if args.ablation and truth.removed else ""))
+    if derived is not None:
+        print(f"program edges ({len(derived.program_edges)}, found in the interpreter): "
+              f"{', '.join(derived.program_edges) or '-'}")
+        print(f"constant edges kept where the network needs them: "
+              f"{', '.join(derived.constant) or '-'}"
+              + ("" if derived.unique else
+                 f"; {len(derived.alternatives)} minimal program-edge sets found"))
     print(format_table(_edge_rows(edges), right_from=99))
     print("(input: which of a head's query, key or value reads the edge, - for an MLP or the "
           "output; carries: the program variables on it; constant: only the one/bos "
-          "directions, which resample ablation cannot remove)")
+          "directions, which resample ablation between inputs of one length cannot "
+          "remove)")
     if args.verify and truth is not None:
         v = truth.verification
         outcome = ("unchanged" if v.outputs_unchanged
