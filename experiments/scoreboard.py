@@ -16,7 +16,8 @@ regenerated from the store:
         [--ablations zero,mean,resample] [--rungs compiled] [--seeds 0] [--samples 256]
         [--workers 2 | --ray] [--limit N] [--redo-errors] [--report-only] [--out results]
 
-``--workers N`` runs cells on N local processes (default 1: in this process). ``--ray``, or
+``--workers N`` runs cells on N local processes (default 1: in this process), the biggest
+programs' groups first (``analysis.scoreboard.run_order``). ``--ray``, or
 the environment variable ``RAY_ADDRESS``, runs them as Ray tasks (``pip install
 'rasplab[ray]'``): on the cluster at ``RAY_ADDRESS`` (``ray://head:10001`` or ``auto``),
 or without an address on a local Ray bound to 127.0.0.1 with ``--workers`` CPUs.
@@ -26,10 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from rasplab.analysis.scoreboard import group_key, load_records, make_cells, run_cell
+from rasplab.analysis.scoreboard import group_key, load_records, make_cells, run_cell, run_order
 
 from rasplab.sweep import Store, SweepError, run_sweep
 
@@ -39,7 +41,7 @@ def _csv(text: str | None) -> list[str] | None:
 
 
 def build_report(records: list, *, samples: int, seeds: list[int], seconds: float, title: str,
-                 missing: int = 0) -> str:
+                 missing: int = 0, cpu_seconds: float = 0.0) -> str:
     from rasplab.analysis.recover import markdown_table, summary_table
 
     errors = [r for r in records if r.error is not None]
@@ -48,8 +50,9 @@ def build_report(records: list, *, samples: int, seeds: list[int], seconds: floa
         f"# {title}",
         "",
         f"{samples} sampled inputs per program ({seed_text}); methods run on the complete "
-        f"component graph; {len(records)} cells, {seconds:.0f} s of cell time in all "
-        "(summed over cells, each with its worker's set-up of the program: compiling, "
+        f"component graph; {len(records)} cells, {seconds:.0f} s of cell time in all"
+        + (f" ({cpu_seconds:.0f} s of CPU time)" if cpu_seconds else "")
+        + " (summed over cells, each with its worker's set-up of the program: compiling, "
         "sampling, ground truths, JIT). Edge AUC is over the structural "
         "edges against the circuit the same ablation sees on the same inputs; node AUC over "
         "components (n/a: every component is in the target, so there is no negative). "
@@ -88,7 +91,7 @@ def write_reports(records: list, out: Path, name: str, *, samples: int, seeds: l
     out.mkdir(parents=True, exist_ok=True)
     seconds = sum(r.wall_seconds for r in records)
     text = build_report(records, samples=samples, seeds=seeds, seconds=seconds, title=title,
-                        missing=missing)
+                        missing=missing, cpu_seconds=sum(r.cpu_seconds for r in records))
     (out / f"{name}.md").write_text(text)
     rows = plain([r.to_dict() for r in records])
     (out / f"{name}.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
@@ -153,7 +156,9 @@ def main(argv=None) -> int:
     status = 0
     if not args.report_only:
         try:
-            report = run_sweep(run_cell, cells, store, workers=args.workers,
+            parallel = args.workers > 1 or args.ray or os.environ.get("RAY_ADDRESS")
+            report = run_sweep(run_cell, run_order(cells) if parallel else cells, store,
+                               workers=args.workers,
                                ray=True if args.ray else None, group_by=group_key,
                                limit=args.limit, progress=not args.quiet, desc="scoreboard")
             print(f"scoreboard: {report.ran} cells run ({report.executor}, "
