@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 from rasplab.analysis.scoreboard import group_key, load_records, make_cells, run_cell, run_order
@@ -98,7 +99,65 @@ def write_reports(records: list, out: Path, name: str, *, samples: int, seeds: l
     if any(r.scores is not None for r in records):
         plot_scoreboard(records, out / f"{name}_edge_auc.png", key="edge_auc")
         plot_scoreboard(records, out / f"{name}_node_auc.png", key="node_auc")
+    rungs = list(dict.fromkeys(r.cell.rung for r in records))
+    if len(rungs) > 1:  # the ladder: a section, a PNG per rung and one across them
+        text = _ladder_reports(records, rungs, out, name, text)
     return text
+
+
+def _ladder_reports(records: list, rungs: list[str], out: Path, name: str, text: str) -> str:
+    from rasplab.analysis.ladder import ladder_markdown, models_markdown, plot_ladder
+    from rasplab.analysis.recover import plot_scoreboard
+
+    text = text.rstrip("\n") + "\n\n" + models_markdown(records) + "\n" \
+        + ladder_markdown(records) + "\n"
+    pngs = []
+    for rung in rungs:
+        sub = [r for r in records if r.cell.rung == rung and r.scores is not None]
+        if sub:
+            path = out / f"{name}_{rung}_edge_auc.png"
+            plot_scoreboard(sub, path, key="edge_auc", title=f"{rung} rung: edge AUC")
+            pngs.append(path.name)
+    if any(r.scores is not None for r in records):
+        plot_ladder(records, out / f"{name}_ladder.png")
+        pngs.append(f"{name}_ladder.png")
+    text += "\n" + " ".join(f"![{p}]({p})" for p in pngs) + "\n"
+    (out / f"{name}.md").write_text(text)
+    return text
+
+
+def _variant_cache(args, out: Path, cells: list):
+    """The disk cache of the trained rungs' models, when a cell needs one (else None)."""
+    from rasplab.ladder import NOT_STORED, RungOptions, VariantCache
+
+    if all(c.rung in NOT_STORED for c in cells):
+        return None
+    options = RungOptions(compress=args.compress, compress_steps=args.compress_steps,
+                          retrain_steps=args.retrain_steps)
+    return VariantCache(str(args.models or out / f"{args.name}_models"), options)
+
+
+def _drop_stale(store: Store, cells: list, variants) -> None:
+    """Forget stored cells whose model was built from other options or another program
+    source than asked for now (they are run again, on the right model)."""
+    from rasplab.programs import registry
+
+    from rasplab.ladder import NOT_STORED, variant_key
+
+    keys: dict[tuple, str] = {}
+    stale = 0
+    for c in cells:
+        if c.rung in NOT_STORED or (result := store.get(c)) is None or "error" in result:
+            continue
+        k = (c.program, c.rung, c.seed)
+        if k not in keys:
+            keys[k] = variant_key(registry.get(c.program), c.rung, c.seed, variants.options)
+        if (result.get("model") or {}).get("key") != keys[k]:
+            store.delete(c)
+            stale += 1
+    if stale:
+        print(f"scoreboard: {stale} stored cells were scored on a model built with other "
+              "options; running them again", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -107,6 +166,12 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", help="comma-separated (default: every method)")
     ap.add_argument("--ablations", default="zero,mean,resample")
     ap.add_argument("--rungs", default="compiled", help="comma-separated rungs (default compiled)")
+    ap.add_argument("--models", help="where the trained rungs' models are kept, one file per "
+                    "(program, rung, seed) (default <out>/<name>_models)")
+    ap.add_argument("--compress", type=float, default=0.5,
+                    help="compressed rung: d as a fraction of the compiled d_model (default 0.5)")
+    ap.add_argument("--compress-steps", type=int, help="compressed rung: at most N steps")
+    ap.add_argument("--retrain-steps", type=int, help="retrained rung: N training steps")
     ap.add_argument("--corruptions", default="same-length",
                     help="comma-separated corruption distributions for resample ablation "
                     "(same-length, any-length, counterfactual:VAR; default same-length)")
@@ -128,8 +193,7 @@ def main(argv=None) -> int:
 
     from rasplab.analysis.methods import METHODS
     from rasplab.programs import registry
-
-    from rasplab.rungs import get_rung
+    from rasplab.variants import get_rung
 
     try:
         programs = _csv(args.programs) or registry.program_names()
@@ -149,6 +213,13 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out)
     store = Store(args.store or out / f"{args.name}_cells")
+    try:
+        variants = _variant_cache(args, out, cells)
+    except ValueError as err:
+        print(f"scoreboard: error: {err}", file=sys.stderr)
+        return 2
+    if variants is not None:
+        _drop_stale(store, cells, variants)
     if args.redo_errors:
         for r in load_records(store, cells):
             if r.error is not None:
@@ -157,7 +228,8 @@ def main(argv=None) -> int:
     if not args.report_only:
         try:
             parallel = args.workers > 1 or args.ray or os.environ.get("RAY_ADDRESS")
-            report = run_sweep(run_cell, run_order(cells) if parallel else cells, store,
+            fn = run_cell if variants is None else partial(run_cell, variants=variants)
+            report = run_sweep(fn, run_order(cells) if parallel else cells, store,
                                workers=args.workers,
                                ray=True if args.ray else None, group_by=group_key,
                                limit=args.limit, progress=not args.quiet, desc="scoreboard")
