@@ -90,6 +90,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 
@@ -259,11 +260,22 @@ class EdgeRecord:
                 "constant": self.constant}
 
 
+class BasisKind(StrEnum):
+    """How a variable's basis is known: ``exact`` (the compiler's directions, or those
+    mapped through a known matrix: rotated, compressed) or ``estimated`` (a dense trained
+    model, where no basis is exact: an estimate of where each value is written, which
+    nothing downstream may treat as the variable's true subspace)."""
+
+    EXACT = "exact"
+    ESTIMATED = "estimated"
+
+
 @dataclass(frozen=True, eq=False)
 class Variable:
     """A program variable: its values, the components computing it, and its basis in the
     model's residual stream (``basis[:, j]`` is the direction labelled ``labels[j]``:
-    ``var:value`` for a categorical value, ``var`` for a numerical variable)."""
+    ``var:value`` for a categorical value, ``var`` for a numerical variable).
+    ``basis_kind`` says whether that basis is exact or only estimated."""
 
     name: str
     kind: str
@@ -274,6 +286,7 @@ class Variable:
     computed_by: tuple[str, ...]
     labels: tuple[str, ...]
     basis: np.ndarray  # [d_model, k] float64
+    basis_kind: BasisKind = BasisKind.EXACT
 
     @property
     def dims(self) -> list[int] | None:
@@ -366,6 +379,8 @@ class PlantedCircuit:
             rec = {"kind": v.kind, "encoding": v.encoding, "values": [enc(x) for x in v.values],
                    "can_be_none": v.can_be_none, "directions": list(v.labels),
                    "children": list(v.children), "computed_by": list(v.computed_by)}
+            if v.basis_kind is not BasisKind.EXACT:
+                rec["basis_kind"] = v.basis_kind.value
             dims = v.dims
             if dims is not None:
                 rec["dims"] = dims
@@ -428,6 +443,7 @@ class PlantedCircuit:
                 values=tuple(dec(x) for x in v["values"]), can_be_none=bool(v["can_be_none"]),
                 children=tuple(v["children"]), computed_by=tuple(v["computed_by"]),
                 labels=tuple(v["directions"]), basis=basis,
+                basis_kind=BasisKind(v.get("basis_kind", "exact")),
             )
         truths = tuple(
             Truth(t["ablation"], t["corruption"], tuple(t["edges"]), int(t["samples"]),
@@ -522,5 +538,6 @@ def edge_key(edge) -> str:
 
 
 __all__ = ["planted_circuit", "PlantedCircuit", "ComponentRecord", "EdgeRecord", "Variable",
+           "BasisKind",
            "MLPSlice", "Truth", "component_nodes", "direction_owners", "edge_key",
            "SCHEMA_VERSION", "CONSTANT_CARRIERS"]

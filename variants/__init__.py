@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from rasplab.compiler.assemble import CompiledProgram
 
 #: rung name -> (module, function); "compiled" is the model itself.
-_BUILDERS = {"rotated": ("rotated", "rotate"), "compressed": ("compressed", "make_variant")}
+_BUILDERS = {"rotated": ("rotated", "rotate"), "compressed": ("compressed", "make_variant"),
+             "retrained": ("retrained", "make_variant")}
 RUNGS = ("compiled", *_BUILDERS)
 #: Rungs whose models agree with the interpreter exactly (the others carry their accuracy).
 EXACT_RUNGS = frozenset({"compiled", "rotated"})

@@ -21,7 +21,11 @@ def register(subparsers) -> None:
         "its circuit still known: rotated (a random orthogonal change of residual basis, "
         "exact, nothing axis-aligned) or compressed (the tracr paper's section 5: frozen "
         "weights and one learned D x d matrix, features in superposition, approximate; "
-        "its held-out accuracy against the interpreter is recorded). The file carries the "
+        "its held-out accuracy against the interpreter is recorded) or retrained (a fresh "
+        "dense transformer trained with InterpBench's strict interchange intervention "
+        "training so the components aligned with each program variable implement it; "
+        "held-out accuracy, interchange-intervention accuracy and strict accuracy are "
+        "recorded, and its ground truth is recomputed by intervention). The file carries the "
         "planted circuit with each variable's basis mapped into the variant's stream, "
         "where it came from and a "
         "reference table, so check, circuit, recover and show work on it.",
@@ -33,9 +37,12 @@ def register(subparsers) -> None:
                    help="compressed: the residual width d (1..D), or auto for the smallest "
                    "d whose held-out accuracy reaches 99.5%% (default auto)")
     p.add_argument("--steps", type=positive_int, default=None, metavar="N",
-                   help="compressed: training steps (default: the trainer's)")
+                   help="compressed, retrained: most training steps (default: the "
+                   "trainer's; retrained stops earlier once accuracy, IIA and strict "
+                   "accuracy all reach 99.5%%)")
     p.add_argument("--checkpoint", metavar="FILE",
-                   help="compressed: checkpoint to resume from and write while training")
+                   help="compressed, retrained: checkpoint to resume from and write while "
+                   "training")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="where to write it (FILE.safetensors and FILE.json)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -53,9 +60,21 @@ def run(args: argparse.Namespace) -> int:
                    "checkpoint": args.checkpoint}
         if args.steps:
             options["steps"] = args.steps
+    elif args.rung == "retrained":
+        if args.d is not None:
+            raise UsageError("--d is for --rung compressed; a retrained model's width is "
+                             "chosen from the compiled one")
+        if target.program is None:
+            raise UsageError(f"{target.name}: retraining needs the program (the interpreter "
+                             "gives the training targets); name a library program or "
+                             "FILE.py:FUNCTION, not a saved model")
+        options = {"spec": target.spec, "program": target.program,
+                   "checkpoint": args.checkpoint}
+        if args.steps:
+            options["steps"] = args.steps
     elif args.d is not None or args.steps or args.checkpoint:
-        raise UsageError(f"--d, --steps and --checkpoint are for --rung compressed, not "
-                         f"{args.rung}")
+        raise UsageError(f"--d, --steps and --checkpoint are for --rung compressed or "
+                         f"retrained, not {args.rung}")
     try:
         variant = make(args.rung, compiled, seed=args.seed, **options)
     except ValueError as err:
@@ -69,7 +88,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"{target.name}: {args.rung} variant (seed {args.seed}), {stats['layers']} layers, "
           f"d_model {stats['d_model']}, {stats['params']:,} params")
     info = variant.meta["variant"]
-    if "heldout" in info:
+    if info.get("rung") == "retrained":
+        m = info["metrics"]
+        reached = (f"reached 99.5% at step {info['reached_at']}" if info["reached"]
+                   else f"did not reach 99.5% in {info['steps']} steps")
+        print(f"approximate: held-out accuracy {m['accuracy']:.3f}, IIA {m['iia']:.3f}, "
+              f"strict accuracy {m['strict']:.3f} (against the interpreter; {reached}, "
+              f"{info['seconds']:.0f} s)")
+        for ablation, t in info.get("truths", {}).items():
+            status = "verified" if t["verified"] else "NOT verified"
+            diff = ("same edges as the compiled model's" if t["same"] else
+                    f"differs from the compiled: +{len(t['only_retrained'])} "
+                    f"-{len(t['only_compiled'])} edges")
+            print(f"{ablation} ground truth: {len(t['retrained'])} edges, {status}, {diff}")
+    elif "heldout" in info:
         h = info["heldout"]
         print(f"approximate: held-out accuracy {h.get('inputs', 0):.3f} of inputs, "
               f"{h.get('positions', 0):.3f} of positions (against the {info['reference']}); "
