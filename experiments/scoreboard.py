@@ -134,7 +134,8 @@ def _variant_cache(args, out: Path, cells: list):
         return None
     options = RungOptions(compress=args.compress, compress_steps=args.compress_steps,
                           retrain_steps=args.retrain_steps)
-    return VariantCache(str(args.models or out / f"{args.name}_models"), options)
+    return VariantCache(str(args.models or out / f"{args.name}_models"), options,
+                        shipped=tuple(args.shipped))
 
 
 def _drop_stale(store: Store, cells: list, variants) -> None:
@@ -142,7 +143,7 @@ def _drop_stale(store: Store, cells: list, variants) -> None:
     source than asked for now (they are run again, on the right model)."""
     from rasplab.programs import registry
 
-    from rasplab.ladder import NOT_STORED, variant_key
+    from rasplab.ladder import NOT_STORED
 
     keys: dict[tuple, str] = {}
     stale = 0
@@ -151,13 +152,13 @@ def _drop_stale(store: Store, cells: list, variants) -> None:
             continue
         k = (c.program, c.rung, c.seed)
         if k not in keys:
-            keys[k] = variant_key(registry.get(c.program), c.rung, c.seed, variants.options)
+            keys[k] = variants.expected_key(registry.get(c.program), c.rung, c.seed)
         if (result.get("model") or {}).get("key") != keys[k]:
             store.delete(c)
             stale += 1
     if stale:
         print(f"scoreboard: {stale} stored cells were scored on a model built with other "
-              "options; running them again", file=sys.stderr)
+              "options (or another shipped file); running them again", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -172,6 +173,9 @@ def main(argv=None) -> int:
                     help="compressed rung: d as a fraction of the compiled d_model (default 0.5)")
     ap.add_argument("--compress-steps", type=int, help="compressed rung: at most N steps")
     ap.add_argument("--retrain-steps", type=int, help="retrained rung: N training steps")
+    ap.add_argument("--shipped", metavar="DIR", action="append", default=[],
+                    help="use the pre-trained files in DIR (<program>.<rung>.safetensors, "
+                    "e.g. models/demo) as they are, before training anything")
     ap.add_argument("--corruptions", default="same-length",
                     help="comma-separated corruption distributions for resample ablation "
                     "(same-length, any-length, counterfactual:VAR; default same-length)")

@@ -12,8 +12,10 @@ format: safetensors + JSON sidecar) when that file was built for the same progra
 vocabulary, length, rung, seed and rung options (:func:`variant_key`, kept in the model's
 ``meta["ladder"]``); otherwise it is built and saved there (both halves renamed into place,
 the sidecar last, so an interrupted build leaves no half file). ``compiled`` is never
-stored (compiling is fast and exact). Further folders (``VariantCache(dir, extra=[...])``,
-e.g. the small pre-trained files shipped for the demo) are searched first, read-only.
+stored (compiling is fast and exact). ``shipped`` folders (the small pre-trained files the
+repository carries for the demo, ``models/demo/<program>.<rung>.safetensors``, written by
+``experiments/make_demo_variants.py``) are searched first and used as they are, whatever
+the options, when the file's recorded rung and seed are the ones asked for.
 
 Which options a rung is built with is :class:`RungOptions` (the compressed width as a
 fraction of the compiled ``d_model``, training steps), turned into ``variants.make``'s
@@ -102,16 +104,28 @@ class VariantCache:
 
     directory: str
     options: RungOptions = field(default_factory=RungOptions)
-    extra: tuple[str, ...] = ()  # read-only folders searched first (e.g. shipped files)
+    shipped: tuple[str, ...] = ()  # read-only folders of pre-trained files, searched first
 
     def find(self, spec, rung: str, seed: int = 0) -> Path | None:
-        """The stored model file for (program, rung, seed) with the right key, if any."""
-        key = variant_key(spec, rung, seed, self.options)
-        for folder in (*self.extra, self.directory):
-            path = model_path(folder, spec.name, rung, seed)
-            if path.is_file() and _stored_key(path) == key:
+        """The stored model file for (program, rung, seed) with the right key (or a
+        shipped one), if any."""
+        for folder in self.shipped:
+            path = Path(folder) / f"{spec.name}.{rung}.safetensors"
+            if path.is_file() and _shipped_matches(path, rung, seed):
                 return path
+        path = model_path(self.directory, spec.name, rung, seed)
+        if path.is_file() and _stored_key(path) == variant_key(spec, rung, seed, self.options):
+            return path
         return None
+
+    def expected_key(self, spec, rung: str, seed: int = 0) -> str:
+        """The key the model for (program, rung, seed) carries (``meta["ladder"]["key"]``):
+        a shipped file's own (``shipped:`` and its weights' SHA-256), else
+        :func:`variant_key`."""
+        path = self.find(spec, rung, seed)
+        if path is not None and Path(path).parent != Path(self.directory) / rung:
+            return _shipped_key(path)
+        return variant_key(spec, rung, seed, self.options)
 
     def model(self, spec, rung: str, seed: int = 0, *, compiled: CompiledProgram | None = None
               ) -> CompiledProgram:
@@ -120,7 +134,11 @@ class VariantCache:
             return compiled or compile_program(spec.build(), spec.vocab, spec.max_seq_len)
         path = self.find(spec, rung, seed)
         if path is not None:
-            return load(path)
+            model = load(path)
+            if "ladder" not in model.meta:  # a shipped file: named by its weights
+                model.meta["ladder"] = {"key": _shipped_key(path), "shipped": str(path),
+                                        "program": spec.name, "rung": rung, "seed": int(seed)}
+            return model
         from .variants import make
 
         compiled = compiled or compile_program(spec.build(), spec.vocab, spec.max_seq_len)
@@ -134,15 +152,29 @@ class VariantCache:
 
     def to_dict(self) -> dict:
         return {"directory": self.directory, "options": asdict(self.options),
-                "extra": list(self.extra)}
+                "shipped": list(self.shipped)}
+
+
+def _sidecar_meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text()).get("meta", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _shipped_matches(path: Path, rung: str, seed: int) -> bool:
+    variant = _sidecar_meta(path).get("variant", {})
+    return variant.get("rung") == rung and int(variant.get("seed", 0)) == int(seed)
+
+
+def _shipped_key(path: Path) -> str:
+    sidecar = json.loads(Path(path).with_suffix(".json").read_text())
+    return f"shipped:{sidecar.get('weights', {}).get('sha256', '')}"
 
 
 def _stored_key(path: Path) -> str | None:
-    try:
-        sidecar = json.loads(path.with_suffix(".json").read_text())
-        return sidecar.get("meta", {}).get("ladder", {}).get("key")
-    except (OSError, ValueError, AttributeError):
-        return None
+    return _sidecar_meta(path).get("ladder", {}).get("key")
 
 
 def _save_atomic(model: CompiledProgram, path: Path) -> None:

@@ -162,3 +162,23 @@ def test_undefined_scores_are_left_out():
     runs = [_rec("acdc", "compiled", None), _rec("eap", "compiled", 0.5)]
     assert ladder.ranks(ladder.means(runs), "compiled") == {"eap": 1}
     assert "| acdc | n/a |" in ladder.rank_table(runs)
+
+
+def test_a_shipped_file_is_used_as_it_is(across, tmp_path):
+    import shutil
+
+    from rasplab.programs import registry
+
+    kept = model_path(across / "scoreboard_models", PROGRAM, "compressed", 0)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(kept.with_suffix(suffix), shipped / f"{PROGRAM}.compressed{suffix}")
+    cache = VariantCache(str(tmp_path / "empty"), RungOptions(compress=0.25),
+                         shipped=(str(shipped),))
+    spec = registry.get(PROGRAM)
+    assert cache.find(spec, "compressed", 0) == shipped / f"{PROGRAM}.compressed.safetensors"
+    assert cache.find(spec, "compressed", 1) is None  # another seed
+    assert cache.find(spec, "retrained", 0) is None  # the file says it is compressed
+    model = cache.model(spec, "compressed", 0)
+    assert model.config.d_model == 7 and not (tmp_path / "empty").exists()
