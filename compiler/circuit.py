@@ -69,6 +69,7 @@ JSON form (``"schema": 2``; ``from_json`` also reads schema 1)
                    "can_be_none": false, "directions": [...],   # a label per column
                    "dims": [37, 38, 39],          # axis-aligned basis: unit columns, or
                    "basis": [[...], ...],         # any other basis: the d_model x k matrix
+                   "basis_kind": "estimated",     # only where the basis is not exact
                    "children": [...], "computed_by": ["L3.H0"]},
         ...
       },

@@ -218,3 +218,35 @@ def test_hist_trains_to_threshold_and_its_circuit_is_the_aligned_one(hist):
     for key in rep["retrained"]:
         e = Edge.parse(key)
         assert str(e.sender) in allowed and str(e.receiver) in allowed, key
+
+
+def _cli_error(capsys, *args: str) -> str:
+    from rasplab.cli import main
+
+    try:
+        rc = main(list(args))
+    except SystemExit as exc:
+        rc = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2, err
+    return err[-1]
+
+
+def test_cli_bad_input_is_one_line_exit_2(capsys, tmp_path):
+    out = str(tmp_path / "m.safetensors")
+    line = _cli_error(capsys, "variant", "hist", "--rung", "retrained", "--d", "3", "-o", out)
+    assert line.startswith("rasplab: error: --d is for --rung compressed")
+    assert "invalid choice: 'retraind'" in _cli_error(
+        capsys, "variant", "hist", "--rung", "retraind", "-o", out)
+    assert "--steps" in _cli_error(capsys, "variant", "hist", "--rung", "retrained",
+                                   "--steps", "0", "-o", out)
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from rasplab.compiler import rasp\n"
+        "def square():\n"
+        "    x = rasp.numerical(rasp.Map(lambda t: t, rasp.tokens)).named('x')\n"
+        "    return rasp.SequenceMap(lambda a, b: a * b, x, x).named('square')\n")
+    line = _cli_error(capsys, "variant", f"{bad}:square", "--vocab", "1,2,3",
+                      "--max-seq-len", "3", "--rung", "retrained", "-o", out)
+    assert line.startswith("rasplab: error: ") and "'square'" in line
+    assert not (tmp_path / "m.safetensors").exists()

@@ -4,10 +4,11 @@ its circuit enforced (InterpBench's strict interchange intervention training,
 
 **Architecture** (:func:`architecture`), InterpBench's rule on the compiled model's shape:
 ``n_layers = max(2, L)``, ``n_heads = max(4, most heads in a compiled layer)`` in every
-layer, head width ``max(2, ceil(key_size / 2))`` (about half the compiled one),
-``d_model = clamp(compiled d_model rounded up to a multiple of 8, 16, 64)`` (the compiled
-width is enough room for every variable; the clamp keeps tiny programs trainable and large
-ones fast on CPU), MLP width ``4 x d_model`` in every layer; no layer norm, no biases, ReLU
+layer, head width ``max(2, ceil(key_size / 2))`` (about half the compiled one), ``d_model``
+about half the compiled one too (rounded up to a multiple of 8, at least 16, at most 32: a
+dense model needs no private direction per value, as the compressed rung shows, and the
+MLPs, ``4 x d_model`` wide in every layer, dominate the cost of a CPU step, so this keeps
+a tracr-library program's training within minutes on two cores); no layer norm, no biases, ReLU
 MLPs, unscaled softmax attention (the :class:`~rasplab.compiler.network.Network` key
 schema). Embeddings, positions and the unembedding ``[d, n_out]`` are learned; the
 read-out is decoded by the ``nearest`` readout (argmax, ``None`` below 0.5, or the nearest
@@ -88,7 +89,7 @@ class Architecture:
 def architecture(compiled: CompiledProgram) -> Architecture:
     """The new model's shape (see the module docstring)."""
     c = compiled.config
-    d = min(64, max(16, 8 * math.ceil(c.d_model / 8)))
+    d = min(32, max(16, 8 * math.ceil(c.d_model / 16)))
     return Architecture(num_layers=max(2, c.num_layers), n_heads=max(4, c.num_heads),
                         d_head=max(2, math.ceil(c.key_size / 2)), d_model=d, d_mlp=4 * d)
 
@@ -180,9 +181,11 @@ def options(align_: Alignment, arch: Architecture) -> siit.Options:
     return siit.Options(heads, units, names, align_.outside)
 
 
-def init_params(compiled: CompiledProgram, arch: Architecture, seed: int) -> dict[str, np.ndarray]:
+def init_params(compiled: CompiledProgram, arch: Architecture, seed: int,
+                write_scale: float = 1.0, unembed_scale: float = 1.0) -> dict[str, np.ndarray]:
     """Seeded Gaussian weights in the Network schema (numpy: deterministic, no compile).
-    Scales keep the residual and the read-out of order 1 at initialisation."""
+    Reads keep unit scale; what heads and MLPs write is multiplied by ``write_scale`` and
+    the unembedding by ``unembed_scale``."""
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
     d, H, k, M = arch.d_model, arch.n_heads, arch.d_head, arch.d_mlp
     n_tok = len(compiled.token_ids)
@@ -195,10 +198,10 @@ def init_params(compiled: CompiledProgram, arch: Architecture, seed: int) -> dic
         p[pre + "attn.q"] = g((H, d, k), 1 / math.sqrt(d))
         p[pre + "attn.k"] = g((H, d, k), 1 / math.sqrt(d))
         p[pre + "attn.v"] = g((H, d, k), 1 / math.sqrt(d))
-        p[pre + "attn.o"] = g((H, k, d), 1 / math.sqrt(H * k))
+        p[pre + "attn.o"] = g((H, k, d), write_scale / math.sqrt(H * k))
         p[pre + "mlp.in"] = g((d, M), math.sqrt(2 / d))
-        p[pre + "mlp.out"] = g((M, d), 1 / math.sqrt(M))
-    p["unembed"] = g((d, n_out), 1 / math.sqrt(d))
+        p[pre + "mlp.out"] = g((M, d), write_scale / math.sqrt(M))
+    p["unembed"] = g((d, n_out), unembed_scale / math.sqrt(d))
     return p
 
 
@@ -312,7 +315,8 @@ def retrain(compiled: CompiledProgram, *, program: rasp.SOp | None = None,
                          compiled.token_ids[compiled.pad], bool(compiled.config.causal))
     fp = siit.fingerprint(arch.to_dict(), al.to_dict(), *[compiled.params[k] for k in
                                                            sorted(compiled.params)])
-    trained = siit.train(init_params(compiled, arch, cfg.seed), geom, info, opts, pool,
+    params0 = init_params(compiled, arch, cfg.seed, cfg.write_scale, cfg.unembed_scale)
+    trained = siit.train(params0, geom, info, opts, pool,
                          heldout, cfg, checkpoint=checkpoint, progress=progress,
                          stop_after=stop_after, fingerprint_=fp, prepare_seconds=prepare_s,
                          desc=f"retrain {compiled.meta.get('name', compiled.output)}")
@@ -396,8 +400,8 @@ def estimate_bases(r: Retrained, inputs: Sequence[Sequence]) -> dict[str, np.nda
     geom = siit.Geometry(arch.num_layers, arch.n_heads, arch.d_mlp,
                          compiled.token_ids[compiled.pad], bool(compiled.config.causal))
     p = {k: jnp.asarray(v) for k, v in r.params.items()}
-    _, heads, hidden = siit.forward(p, jnp.asarray(ids), geom)
-    heads = [np.asarray(h, np.float64) for h in heads]
+    _, zs, hidden = siit.forward(p, jnp.asarray(ids), geom)
+    zs = [np.asarray(z, np.float64) for z in zs]
     hidden = [np.asarray(h, np.float64) for h in hidden]
     sops = variable_ids(r.program)
     src = compiled.planted
@@ -413,7 +417,8 @@ def estimate_bases(r: Retrained, inputs: Sequence[Sequence]) -> dict[str, np.nda
             for s in sites:
                 n = Node.parse(s.component)
                 if n.head is not None:
-                    x += heads[n.layer][:, n.head]
+                    o = np.asarray(r.params[f"layers.{n.layer}.attn.o"], np.float64)[n.head]
+                    x += zs[n.layer][:, n.head] @ o
                 else:
                     lo, hi = s.units
                     w = np.asarray(r.params[f"layers.{n.layer}.mlp.out"], np.float64)[lo:hi]
