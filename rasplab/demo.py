@@ -58,7 +58,8 @@ def ladder_plan(programs, rungs, cache, *, train: bool, seed: int = 0
                     or cache.find(spec, rung, seed) is not None:
                 pairs.append((spec.name, rung))
             else:
-                notes.append(f"{spec.name} @ {rung}: no model file in {SHIPPED} or "
+                notes.append(f"{spec.name} @ {rung}: no model file in "
+                             f"{', '.join(cache.shipped) or '(none shipped)'} or "
                              f"{cache.directory}; run experiments/make_demo_variants.py, or "
                              "the demo with --train (minutes per program)")
     return pairs, notes
@@ -109,6 +110,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=None,
                     help="where the demo keeps models it trains (default "
                     "~/.cache/rasplab/ladder)")
+    ap.add_argument("--shipped", default=None,
+                    help="the pre-trained variant files (default: the repository's "
+                    "models/demo)")
     ap.add_argument("--train", action="store_true",
                     help="train a retrained model that is not shipped (minutes per program)")
     ap.add_argument("--compress-steps", type=int, default=None,
@@ -191,7 +195,7 @@ def _ladder_setup(args):
         get_rung(r)
     options = RungOptions(compress=DEMO_COMPRESS, compress_steps=args.compress_steps)
     cache = VariantCache(str(args.models or default_models_dir()), options,
-                         shipped=(str(SHIPPED),))
+                         shipped=(str(args.shipped or SHIPPED),))
     return programs, rungs, cache
 
 
@@ -218,8 +222,8 @@ def _ladder_part(args, setup, ablations) -> int:
                                 store_dir=out / "demo_ladder_cells" if out else None)
     print()
     print(models_markdown(records))
-    print("\nMean edge AUC (rank) per method and rung:\n")
-    print(rank_table(records, "edge_auc"))
+    print("\nMean edge AUC over the complete graph (rank) per method and rung:\n")
+    print(rank_table(records))
     print("\nHow each method's rank moves down the ladder:\n")
     print("\n".join(rank_moves(records)))
     print("\nAgainst InterpBench (its retrained models: ACDC best, EAP-IG competitive, SP "

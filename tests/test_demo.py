@@ -16,7 +16,7 @@ def test_demo_ladder_on_a_tiny_program(tmp_path, capsys, monkeypatch):
     assert "training the compressed model of copy_first" in text
     assert "| method | compiled | rotated | compressed |" in text  # retrained left out
     assert "left out: copy_first @ retrained: no model file" in text
-    assert "**acdc**: rank" in text and "order by mean edge_auc on **compressed**" in text
+    assert "**acdc**: rank" in text and "order by mean edge_auc_complete on **compressed**" in text
     assert (out / "demo_ladder.png").stat().st_size > 0
     assert "## Across rungs" in (out / "demo_ladder.md").read_text()
     assert list((models / "compressed").glob("copy_first#0.safetensors"))

@@ -129,7 +129,8 @@ def test_rotated_rung_comes_from_the_cache(tmp_path):
 
 def _rec(method, rung, edge_auc, ablation="resample", program="p"):
     cell = ScoreCell(program, rung, method, ablation, 0, 8)
-    scores = {"edge_auc": edge_auc, "node_auc": 1.0, "precision": 1.0, "recall": 1.0,
+    scores = {"edge_auc": edge_auc, "edge_auc_complete": edge_auc, "node_auc": 1.0,
+              "precision": 1.0, "recall": 1.0,
               "faithfulness": {"fraction_unchanged": 1.0}, "edge_auc_structural": 1.0,
               "method_seconds": 0.1, "compile_seconds": 0.0}
     return SimpleNamespace(cell=cell, method=method, ablation=ablation, program=program,
@@ -150,7 +151,8 @@ def test_ranks_and_moves():
     table = ladder.rank_table(runs)
     assert "| acdc | 1.000 (1) | 0.700 (3) |" in table
     said = "\n".join(ladder.interpbench_comparison(runs))
-    assert "on **compressed**: eap 0.900 > eap_ig 0.720 > acdc 0.700 > sp 0.500" in said
+    assert ("edge_auc_complete on **compressed**: eap 0.900 > eap_ig 0.720 > acdc 0.700 > "
+            "sp 0.500") in said
     assert "ACDC best of InterpBench's four: no" in said
     agree = [_rec("acdc", "retrained", 0.9), _rec("eap_ig", "retrained", 0.88),
              _rec("sp", "retrained", 0.6), _rec("eap", "retrained", 0.5)]
