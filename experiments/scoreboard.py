@@ -222,7 +222,7 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"scoreboard: error: {err}", file=sys.stderr)
         return 2
-    if variants is not None:
+    if variants is not None and not args.report_only:
         _drop_stale(store, cells, variants)
     if args.redo_errors:
         for r in load_records(store, cells):
