@@ -52,6 +52,31 @@ ABLATIONS = "zero,mean,resample"
 FULL_CELLS_PER_PROGRAM = 15  # 5 methods x 3 ablations
 
 
+#: Kept in the section whenever it is rewritten (measured once, by hand; see the issue 15
+#: report): where a scoreboard cell's time goes.
+PROFILE_NOTE = """### Where the scoreboard's time goes (cProfile; issue 15)
+
+Profiled serially on a cold JAX cache (`cProfile` over `analysis.scoreboard.run_cell`,
+reverse and sort_freq, 30 cells: 68 s wall, 49 s CPU, machine shared with other work):
+**XLA compilation 40 s** (63 compiles, but per program five large ones, 3-6 s each under
+load: the captured forward pass, the vmapped effects chunk the ground truth and ACDC use,
+the vmapped metric, its gradient for EAP / EAP-IG / SP, and SP's optimiser step; everything
+else compiles in < 0.1 s), the ground-truth searches 25 s (their compile included), and
+waiting on results (`numpy.asarray`) 15 s. On the biggest programs (shuffle_dyck2,
+unmatched_openers, ~200 edges in the complete graph) the three ground truths are about 40%
+of the program's cell time and EAP's gradient compile alone ~60 s wall under load.
+
+Already in place before this: cells of one program go to one worker, which keeps its
+session (compiled model, samples, experiments, ground truths) across the 15 cells; jitted
+functions are cached per graph and shared by the three ablations; the persistent
+compilation cache (`~/.cache/rasplab/jax`) makes a rerun skip XLA. Added: a pool starts
+the biggest programs first (no long tail on 2 workers), a worker lets the last program's
+compiled code go when it moves on, and every cell records its CPU time next to its wall
+time. Scores and circuits are byte-identical before and after (sort + reverse, 30 cells).
+Tried and dropped: `XLA_FLAGS=--xla_backend_optimization_level=0` was 25% slower in all
+and changed scores."""
+
+
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -219,7 +244,7 @@ def summary(result: dict) -> str:
             + (f", **{two / 60:.1f} min with 2 workers**" if two else "")
             + ", for a machine as loaded as it was during the runs above.",
         ]
-    lines.append(MARK_END)
+    lines += ["", PROFILE_NOTE, MARK_END]
     return "\n".join(lines)
 
 
