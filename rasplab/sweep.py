@@ -290,7 +290,7 @@ def size_cell(cell: SizeCell) -> dict:
     """Compile ``cell.program``, take it to ``cell.rung``, and return its sizes."""
     from .compiler import compile_program
     from .programs import registry
-    from .rungs import build_rung
+    from .variants import build_rung
 
     spec = registry.get(cell.program)
     model = build_rung(cell.rung, compile_program(spec.build(), spec.vocab, spec.max_seq_len),

@@ -22,8 +22,8 @@ is skipped, and the manifest is rewritten (atomically) after every entry, so an 
 build keeps what it finished. :func:`verify` rechecks every hash and, for exact rungs, that
 the model agrees with the interpreter (:func:`rasplab.compiler.check.check_program`).
 
-Rungs come from :mod:`rasplab.rungs`. Building needs numpy only; verifying runs the models
-(JAX).
+Rungs come from :mod:`rasplab.variants` (the one rung registry). Building needs numpy only;
+verifying runs the models (JAX).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from .compiler import compile_program
 from .compiler.model_file import save
 from .fingerprint import model_key
 from .inputs import UsageError, token_display
-from .rungs import get_rung, rung_names
+from .variants import get_rung, rung_names
 
 FORMAT = "rasplab-zoo"
 FORMAT_VERSION = 1

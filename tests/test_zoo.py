@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from rasplab.variants import register_rung, unregister_rung
 
 from rasplab import zoo
 from rasplab.cli import main
-from rasplab.rungs import _RUNGS, register_rung
 
 PROGRAMS = "reverse,length"
 
@@ -85,7 +85,7 @@ def test_verify_catches_an_inexact_model(tmp_path):
         zoo.build(tmp_path, ["reverse"], ["broken"], progress=False)
         problems = zoo.verify(tmp_path, progress=False)
     finally:
-        _RUNGS.pop("broken")
+        unregister_rung("broken")
     assert len(problems) == 1
     assert problems[0].startswith("reverse [broken]: ") and "disagree" in problems[0]
 
@@ -119,22 +119,23 @@ def test_build_needs_no_jax(tmp_path):
     assert (tmp_path / "models/compiled/length.safetensors").is_file()
 
 
-def test_rung_registry_adopts_a_variants_module():
-    import types
+def test_one_rung_registry():
+    from rasplab.variants import EXACT_RUNGS, RUNGS, get_rung, make, rung_names
 
-    from rasplab.rungs import _adopt, get_rung
-
-    mod = types.ModuleType("fake_variants")
-    mod.RUNGS = ("compiled", "spun", "squashed")
-    mod.EXACT_RUNGS = {"spun"}
-    mod.make = lambda rung, compiled, seed=0: (rung, compiled, seed)
+    assert rung_names()[:3] == ["compiled", "rotated", "compressed"]
+    assert list(RUNGS) == rung_names()
+    assert get_rung("compiled").make("C", 0) == "C" and get_rung("compiled").exact
+    assert get_rung("rotated").exact and not get_rung("compressed").exact
+    assert {r for r in RUNGS if get_rung(r).exact} == set(EXACT_RUNGS)
+    register_rung("spun", lambda compiled, seed: ("spun", compiled, seed), exact=False)
     try:
-        _adopt(mod)
-        assert get_rung("compiled").make("C", 0) == "C"  # the built-in one is kept
-        assert get_rung("spun").make("C", 3) == ("spun", "C", 3) and get_rung("spun").exact
-        assert not get_rung("squashed").exact
+        assert rung_names()[-1] == "spun" and not get_rung("spun").exact
+        assert make("spun", "C", seed=3) == ("spun", "C", 3)
+        with pytest.raises(ValueError, match="takes no options"):
+            make("spun", "C", d=4)
     finally:
-        _RUNGS.pop("spun", None)
-        _RUNGS.pop("squashed", None)
+        unregister_rung("spun")
     with pytest.raises(ValueError, match="unknown rung 'spun'"):
         get_rung("spun")
+    with pytest.raises(ValueError, match="unknown rung 'spun'"):
+        make("spun", "C")
