@@ -1,0 +1,1 @@
+"""Feature-level methods scored against the planted variables (placeholder until the features branch lands)."""
