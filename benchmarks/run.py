@@ -844,12 +844,14 @@ KEPT = (
     ("<!-- recovery.py -->", "<!-- /recovery.py -->"),
     ("<!-- compression:start -->", "<!-- compression:end -->"),
     ("<!-- cli-speed:start -->", "<!-- cli-speed:end -->"),
+    ("<!-- feature-speed:start -->", "<!-- feature-speed:end -->"),
 )
 
 
 def keep_other_sections(path: Path, text: str) -> str:
     """``text`` plus the sections other scripts keep in ``path`` between their markers
-    (``KEPT``: sweep_scaling.py, recovery.py, compression_speed.py, cli_speed.py)."""
+    (``KEPT``: sweep_scaling.py, recovery.py, compression_speed.py, cli_speed.py,
+    feature_speed.py)."""
     old = path.read_text() if path.exists() else ""
     for start_mark, end_mark in KEPT:
         start, end = old.find(start_mark), old.find(end_mark)
