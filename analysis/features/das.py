@@ -17,8 +17,9 @@ subspace on CPU.
 the training pairs, by bisection (``k_max``: the variable's number of classes, ``None``
 included, from the high-level model). The smallest matters: dimensions beyond what the
 downstream components need get no gradient and can point anywhere harmless (directions
-constant on the data, or variables nobody reads any more), which IIA cannot see. Every ``k`` trains the same ``d x k_max`` parameterisation with the
-columns past ``k`` masked, so a search costs one XLA compilation.
+constant on the data, or variables nobody reads any more), which IIA cannot see. Every
+``k`` trains the same ``d x k_max`` parameterisation with the columns past ``k`` masked,
+so a search costs one XLA compilation.
 
 Initialisation: ``R0``'s first columns are the top principal directions of
 ``x_src - x_base`` over the patched positions (``init="differences"``, data only), the
@@ -33,9 +34,14 @@ interchange_accuracy`` with ``subspaces=``), the **overlap** ``||P_learned P_tru
 with the variable's planted basis (1.0 when the learned span lies inside the true one) and,
 from the data alone, the **dormant fraction**: the share of the learned span along which
 the site's activations are constant on the pairs (such directions change nothing when
-patched, so IIA cannot see them). A fit with high IIA and low overlap is flagged
-(``illusion``). A variable that takes the same values on every (base, source) pair (e.g.
-``indices`` or ``length`` under same-length pairs) cannot be located by interchange at all:
+patched, so IIA cannot see them), and from the weights alone the **unread fraction**:
+the share no later component's input weights read (a stale copy of the variable, e.g. the
+token one-hot a ``Map`` of the tokens was computed from, carries the same values; a
+direction mixing it with the variable's patches the variable fully at lower overlap).
+``read_overlap`` is the overlap of the learned span with its unread part projected out.
+A fit with high IIA and low overlap is flagged (``illusion``). A variable that takes the
+same values on every (base, source) pair (e.g. ``indices`` or ``length`` under same-length
+pairs) cannot be located by interchange at all:
 it is reported as not identifiable, not as a failure.
 
 **Dormant-direction test** (Makelov et al. 2023, "interpretability illusion"):
@@ -77,9 +83,9 @@ class DASConfig:
 
     k: int | None = None
     k_max: int | None = None
-    steps: int = 200
+    steps: int = 300
     batch: int = 64
-    lr: float = 2e-2
+    lr: float = 4e-3
     train_pairs: int = 256
     eval_pairs: int = 256
     iia_target: float = 0.99
@@ -347,6 +353,31 @@ def dormant_fraction(subspace: np.ndarray, constant: np.ndarray) -> float:
     return subspace_overlap(subspace, constant)
 
 
+def unread_fraction(subspace: np.ndarray, readers: np.ndarray, tol: float = 1e-6) -> float:
+    """The share of span(``subspace``) that no later component reads (the null space of
+    ``readers.T``, ``readers`` from :func:`later_readers`): patching it changes nothing
+    downstream, so IIA cannot see it either."""
+    d = subspace.shape[0]
+    if readers.size == 0:
+        return 1.0
+    null = _unread(readers, d, tol)
+    return subspace_overlap(subspace, null) if null.shape[1] else 0.0
+
+
+def _unread(readers: np.ndarray, d: int, tol: float = 1e-6) -> np.ndarray:
+    if readers.size == 0:
+        return np.eye(d)
+    u, s, _ = np.linalg.svd(np.asarray(readers, np.float64), full_matrices=True)
+    s = np.concatenate([s, np.zeros(d - len(s))])
+    return u[:, s <= tol * max(float(s.max()), 1e-300)]
+
+
+def read_part(subspace: np.ndarray, readers: np.ndarray) -> np.ndarray:
+    """span(``subspace``) with its unread part projected out (``d x r``, orthonormal)."""
+    null = _unread(readers, subspace.shape[0])
+    return orthonormal_basis(subspace - null @ (null.T @ subspace), tol=1e-4)
+
+
 @dataclass(frozen=True, eq=False)
 class DASFit:
     """DAS for one variable at one site."""
@@ -365,6 +396,8 @@ class DASFit:
     tried: tuple[tuple[int, float], ...] = ()  # (k, training IIA) of the search
     random_iia: float = float("nan")  # IIA of a random subspace of the same k
     random_overlap: float = float("nan")
+    unread_fraction: float = float("nan")  # share of the learned span no later weight reads
+    read_overlap: float = float("nan")  # overlap of the learned span's read part
 
     @property
     def illusion(self) -> bool:
@@ -432,6 +465,7 @@ def das(compiled: CompiledProgram, program: rasp.SOp, variable: str, *,
         _site_activations(compiled, params, pairs.ids, site)[pairs.real],
         _site_activations(compiled, params, pairs.src_ids, site)[pairs.real]])
     overlap = subspace_overlap(q, true_basis) if true_basis is not None else float("nan")
+    readers = later_readers(compiled, site)
     rnd = orthonormal_basis(np.random.default_rng(seed + 1).standard_normal((d, k)))
     rnd_held = iia_of(compiled, program, ev_bases, ev_sources, variable, site, rnd,
                       params=params)
@@ -439,7 +473,10 @@ def das(compiled: CompiledProgram, program: rasp.SOp, variable: str, *,
         variable, site, k, q, held.iia, train_iia, overlap,
         dormant_fraction(q, constant_directions(acts)), held.pairs, held.changed, True,
         tuple(tried), rnd_held.iia,
-        subspace_overlap(rnd, true_basis) if true_basis is not None else float("nan"))
+        subspace_overlap(rnd, true_basis) if true_basis is not None else float("nan"),
+        unread_fraction(q, readers),
+        subspace_overlap(read_part(q, readers), true_basis)
+        if true_basis is not None and read_part(q, readers).shape[1] else float("nan"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -572,7 +609,112 @@ def dormant_test(compiled: CompiledProgram, program: rasp.SOp, variable: str, ba
     return DormantTest(variable, site, m, int(dormant.shape[1]), planted.iia, tuple(points))
 
 
+# ---------------------------------------------------------------------------------------
+# The feature-method front door
+
+
+def same_length_pairs(inputs: Sequence[Sequence], seed: int = 0
+                      ) -> tuple[list[list], list[list]]:
+    """Each input paired with another input of the same length and different tokens (drawn
+    with ``seed``); inputs with no such partner are left out."""
+    rng = np.random.default_rng(seed)
+    by_len: dict[int, list[int]] = {}
+    for i, xs in enumerate(inputs):
+        by_len.setdefault(len(xs), []).append(i)
+    bases, sources = [], []
+    for xs in inputs:
+        others = [j for j in by_len[len(xs)] if list(inputs[j]) != list(xs)]
+        if others:
+            bases.append(list(xs))
+            sources.append(list(inputs[others[int(rng.integers(len(others)))]]))
+    return bases, sources
+
+
+def run(model, truth, *, site: str | None = None, variable: str | None = None,
+        seed: int = 0, config: DASConfig = DASConfig(), dormant: bool = True):
+    """DAS for every variable of ``truth`` (or ``variable``) at its write site (or at
+    ``site``, for the variables present there), on same-length pairs of the truth's inputs
+    (half to train, half held out); with ``dormant``, the padded and tilted dormant-direction
+    constructions too. Returns a ``FeatureReport`` (``iia``, ``overlap`` and the rest)."""
+    import time
+
+    from rasplab.analysis.interchange import write_site
+
+    from .result import FeatureReport, Method, VariableScore
+
+    start = time.perf_counter()
+    if truth.program is None:
+        raise ValueError("DAS needs the program's interpreter for its counterfactuals: build "
+                         "the truth with program=")
+    names = [variable] if variable is not None else list(truth.variables)
+    for name in names:
+        truth.variable(name)
+    if site is not None:
+        if site not in truth.sites:
+            raise ValueError(f"no residual site {site!r}; the sites are {list(truth.sites)}")
+        names = [n for n in names if truth.at(n, site).present]
+    bases, sources = same_length_pairs(truth.inputs, seed)
+    if len(bases) < 4:
+        raise ValueError("DAS needs at least 4 (base, source) pairs of equal length; give "
+                         "more inputs")
+    half = len(bases) // 2
+    n_train = min(half, config.train_pairs)
+    train = (bases[:n_train], sources[:n_train])
+    held_out = (bases[half:half + config.eval_pairs], sources[half:half + config.eval_pairs])
+    scores, illusions = [], []
+    for name in names:
+        vt = truth.variable(name)
+        at = site or write_site(model, name)
+        fit = das(model, truth.program, name, train=train, held_out=held_out, site=at,
+                  true_basis=vt.basis, seed=seed, config=config, n_classes=max(vt.n_classes, 1))
+        s = {"iia": fit.iia, "overlap": fit.overlap, "k": fit.k, "train_iia": fit.train_iia,
+             "dormant_fraction": fit.dormant_fraction,
+             "unread_fraction": fit.unread_fraction, "read_overlap": fit.read_overlap,
+             "random_iia": fit.random_iia,
+             "random_overlap": fit.random_overlap, "pairs": fit.pairs,
+             "changed": fit.changed, "identifiable": fit.identifiable,
+             "illusion": fit.illusion}
+        notes = []
+        if not fit.identifiable:
+            notes.append("not identifiable by interchange: the variable never differs (or "
+                         "never changes the output) between same-length base and source")
+        if fit.illusion:
+            illusions.append(name)
+            notes.append(f"illusion: IIA {fit.iia:.3f} with overlap {fit.overlap:.3f}")
+        if dormant and fit.identifiable:
+            test = dormant_test(model, truth.program, name, *held_out, site=at,
+                                true_basis=vt.basis, tilts=(45,), pads=(fit.k,))
+            for p in test.points:
+                key = "padded" if p.construction == "padded" else "tilted45"
+                s[f"{key}_iia"], s[f"{key}_overlap"] = p.iia, p.overlap
+            s["dormant_illusion"] = test.illusion
+        st = truth.at(name, at) if at in truth.sites else None
+        scores.append(VariableScore(name, at, Method.DAS, st.present if st else True,
+                                    st.used if st else False, s, tuple(notes)))
+    ident = [v for v in scores if v.scores["identifiable"]]
+    summary = {
+        "cells": len(scores), "identifiable": len(ident),
+        "iia_1": sum(v.scores["iia"] >= 1.0 for v in ident),
+        "overlap_099": sum(v.scores["overlap"] >= 0.99 for v in ident),
+        "illusions": len(illusions),
+        "mean_iia": float(np.mean([v.scores["iia"] for v in ident])) if ident else float("nan"),
+        "mean_overlap": (float(np.mean([v.scores["overlap"] for v in ident]))
+                         if ident else float("nan")),
+    }
+    notes = [f"DAS illusion (high IIA, low overlap) for: {', '.join(illusions)}"] \
+        if illusions else []
+    if not truth.is_exact:
+        notes.append("approximate model: IIA is against the interpreter, which the model "
+                     "matches only approximately")
+    return FeatureReport(Method.DAS, truth.name, truth.rung, truth.is_exact, tuple(scores),
+                         seed=seed, samples=len(truth.inputs),
+                         model_accuracy=truth.model_accuracy, summary=summary,
+                         notes=tuple(notes), seconds=time.perf_counter() - start)
+
+
 __all__ = ["DASConfig", "Pairs", "counterfactual_pairs", "rotation", "fit_subspace",
-           "iia_of", "constant_directions", "dormant_fraction", "DASFit", "das",
+           "iia_of", "constant_directions", "dormant_fraction", "unread_fraction",
+           "read_part", "DASFit", "das",
            "variation_subspace", "dormant_directions", "later_readers", "DormantPoint",
-           "DormantTest", "dormant_test", "ILLUSION_IIA", "ILLUSION_OVERLAP"]
+           "DormantTest", "dormant_test", "ILLUSION_IIA", "ILLUSION_OVERLAP",
+           "same_length_pairs", "run"]

@@ -55,7 +55,7 @@ class SAEConfig:
     ``run``, to the number of true (variable, value) directions at the site and to their
     mean number active per position (the true L0), as SynthSAEBench sets them."""
 
-    kind: SAEKind = SAEKind.TOPK
+    kind: SAEKind = SAEKind.RELU
     width: int | None = None
     k: int | None = None
     l1: float = 3e-2
@@ -262,5 +262,157 @@ def random_dictionary(d_out: int, width: int, *, seed: int = 0) -> np.ndarray:
     return g / np.linalg.norm(g, axis=0, keepdims=True)
 
 
+# ---------------------------------------------------------------------------------------
+# The feature-method front door
+
+
+def site_features(truth, site: str, variables: Sequence[str] | None = None
+                  ) -> tuple[np.ndarray, list[tuple[str, str]], np.ndarray]:
+    """The true directions at ``site``: every (variable, value) basis column of the
+    variables present there, ``[d, n]``; their ``(variable, label)`` names; and where each
+    is on, ``[N, n]`` bool (categorical: the variable takes that value; numerical: it is
+    non-zero)."""
+    cols, names, on = [], [], []
+    for name, vt in truth.variables.items():
+        if variables is not None and name not in variables:
+            continue
+        if not vt.at(site).present:
+            continue
+        for j, label in enumerate(vt.labels):
+            cols.append(vt.basis[:, j])
+            names.append((name, label))
+            if vt.categorical:
+                on.append(vt.valid & (vt.targets == j))
+            else:
+                on.append(vt.valid & (np.nan_to_num(vt.targets) != 0))
+    d = truth.d_model
+    if not cols:
+        return np.zeros((d, 0)), [], np.zeros((truth.n_positions, 0), bool)
+    return np.stack(cols, 1), names, np.stack(on, 1)
+
+
+def centred_features(truth, names: Sequence[tuple[str, str]], true: np.ndarray) -> np.ndarray:
+    """The true directions with each categorical variable's mean value direction removed
+    (``e_j - mean_i e_i``): what a dictionary with a decoder bias can represent a family
+    of mutually exclusive values by, since their directions sum to a constant."""
+    out = np.array(true, np.float64)
+    for var in dict.fromkeys(v for v, _ in names):
+        rows = [i for i, (v, _) in enumerate(names) if v == var]
+        if truth.variables[var].categorical and len(rows) > 1:
+            out[:, rows] -= out[:, rows].mean(axis=1, keepdims=True)
+    return out
+
+
+def _per_variable(names, sc: DictionaryScores, cos_row_max) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for (var, _), (_, c, f), mm in zip(names, sc.per_feature, cos_row_max):
+        rec = out.setdefault(var, {"cos": [], "f1": [], "max": []})
+        rec["cos"].append(c)
+        rec["f1"].append(f)
+        rec["max"].append(mm)
+    return out
+
+
+def random_codes(x: np.ndarray, atoms: np.ndarray) -> np.ndarray:
+    """Codes of a random dictionary: ReLU of the centred data's projection on each atom."""
+    return np.maximum((x - x.mean(0)) @ atoms, 0.0)
+
+
+def run(model, truth, *, site: str | None = None, variable: str | None = None,
+        seed: int = 0, config: SAEConfig = SAEConfig()):
+    """An SAE per residual site (every site holding a variable, or ``site``), scored
+    against the true (variable, value) directions there; one ``VariableScore`` per present
+    variable (``mcc``: mean matched ``|cos|`` over its values, ``f1``, ``mean_max_cos``) with
+    the site's dictionary numbers (``site_mcc``, ``dead``, ``nmse``, ``l0``) and a random
+    dictionary's ``random_mcc`` beside them."""
+    import time
+
+    from .result import FeatureReport, Method, VariableScore
+    from .truth import all_activations
+
+    start = time.perf_counter()
+    if variable is not None:
+        truth.variable(variable)
+    sites = [site] if site is not None else list(truth.sites)
+    for s in sites:
+        if s not in truth.sites:
+            raise ValueError(f"no residual site {s!r}; the sites are {list(truth.sites)}")
+    sites = [s for s in sites if site_features(truth, s)[0].shape[1]]
+    acts = all_activations(model, truth, sites=sites)
+    scores, site_mccs = [], []
+    for s in sites:
+        true, names, on = site_features(truth, s)
+        n = true.shape[1]
+        cfg = config
+        if cfg.width is None:
+            cfg = SAEConfig(**{**cfg.__dict__, "width": n})
+        if cfg.k is None:
+            cfg = SAEConfig(**{**cfg.__dict__, "k": max(1, int(round(on.sum(1).mean())))})
+        x = acts[s]
+        d = train(x, None, cfg, seed=seed)
+        sc = score_dictionary(d, x, true, [f"{a}:{b}" for a, b in names], on)
+        cos = abs_cosines(d.atoms, true)
+        rnd_atoms = random_dictionary(x.shape[1], d.width, seed=seed + 1)
+        rnd = score(rnd_atoms, random_codes(x, rnd_atoms), true, [b for _, b in names], on)
+        cen = abs_cosines(d.atoms, centred_features(truth, names, true))
+        cen_match = match(cen)
+        cen_of = {t: c for t, c in zip(cen_match.true, cen_match.cos)}
+        site_mccs.append(sc.mcc)
+        for var, rec in _per_variable(names, sc, cos.max(axis=1)).items():
+            if variable is not None and var != variable:
+                continue
+            rows = [i for i, (v, _) in enumerate(names) if v == var]
+            rec["centred"] = [cen_of.get(i, 0.0) for i in rows]
+            st = truth.at(var, s)
+            scores.append(VariableScore(var, s, Method.SAE, st.present, st.used, {
+                "mcc": float(np.mean(rec["cos"])), "f1": float(np.mean(rec["f1"])),
+                "mean_max_cos": float(np.mean(rec["max"])), "site_mcc": sc.mcc,
+                "site_f1": sc.f1, "dead": sc.dead, "width": sc.width, "nmse": sc.nmse,
+                "l0": sc.l0, "random_mcc": rnd.mcc,
+                "mcc_centred": float(np.mean(rec["centred"]))}))
+    summary = {"sites": len(sites),
+               "mean_site_mcc": float(np.mean(site_mccs)) if site_mccs else float("nan")}
+    return FeatureReport(Method.SAE, truth.name, truth.rung, truth.is_exact, tuple(scores),
+                         seed=seed, samples=len(truth.inputs),
+                         model_accuracy=truth.model_accuracy, summary=summary,
+                         notes=(f"{config.kind.value} SAE, width = true directions at the "
+                                "site, k = their mean number active",),
+                         seconds=time.perf_counter() - start)
+
+
+def mlp_features(truth, model, layer: int):
+    """The true directions an MLP writes: the basis columns of the variables it computes
+    (``L{layer}.MLP`` among their writers), with where each is on."""
+    names = [n for n, vt in truth.variables.items() if f"L{layer}.MLP" in vt.computed_by]
+    site = f"blocks.{layer}.hook_resid_post"
+    return site_features(truth, site, names) if names else (
+        np.zeros((truth.d_model, 0)), [], np.zeros((truth.n_positions, 0), bool))
+
+
+def run_transcoders(model, truth, *, seed: int = 0, config: SAEConfig = SAEConfig()
+                    ) -> list[tuple[int, DictionaryScores]]:
+    """A transcoder per MLP (``blocks.l.hook_resid_mid`` -> ``blocks.l.hook_mlp_out``),
+    scored against the directions of the variables that MLP computes."""
+    from .truth import activations
+
+    out = []
+    for layer in range(model.config.num_layers):
+        if f"layers.{layer}.mlp.in" not in model.params:
+            continue
+        true, names, on = mlp_features(truth, model, layer)
+        if not true.shape[1]:
+            continue
+        x = activations(model, truth, f"blocks.{layer}.hook_resid_mid")
+        y = activations(model, truth, f"blocks.{layer}.hook_mlp_out")
+        cfg = SAEConfig(**{**config.__dict__, "width": config.width or true.shape[1],
+                           "k": config.k or max(1, int(round(on.sum(1).mean())))})
+        d = train(x, y, cfg, seed=seed)
+        out.append((layer, score_dictionary(d, x, true, [f"{a}:{b}" for a, b in names], on,
+                                            y=y)))
+    return out
+
+
 __all__ = ["SAEKind", "SAEConfig", "Dictionary", "train", "DictionaryScores", "score",
-           "score_dictionary", "nmse", "random_dictionary"]
+           "score_dictionary", "nmse", "random_dictionary", "site_features",
+           "centred_features", "random_codes",
+           "run", "mlp_features", "run_transcoders"]
