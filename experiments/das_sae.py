@@ -141,17 +141,19 @@ def write_reports(rows: list[dict]) -> None:
              "exactly where the variable takes that value; random: a random dictionary of "
              "the same width.", "",
              "| program | rung | variable | site | MCC | centred | F1 | mean max cos | "
-             "random MCC | dead | NMSE |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "random MCC | neuron MCC (site) | dead | NMSE |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sae_rows:
         for v in r["variables"]:
             lines.append(
                 f"| {r['program']} | {r['rung']} | {v['name']} | `{v['site']}` "
                 f"| {_fmt(v['mcc'])} | {_fmt(v.get('mcc_centred'))} | {_fmt(v['f1'])} "
-                f"| {_fmt(v['mean_max_cos'])} | {_fmt(v['random_mcc'])} | {v['dead']} "
+                f"| {_fmt(v['mean_max_cos'])} | {_fmt(v['random_mcc'])} "
+                f"| {_fmt(v.get('neuron_mcc'))} | {v['dead']} "
                 f"| {_fmt(v['nmse'])} |")
     lines += ["", "## Per program and rung (means over cells)", "",
-              "| program | rung | MCC | centred | F1 | random MCC | transcoder MCC | "
-              "transcoder F1 |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+              "| program | rung | MCC | centred | F1 | random MCC | neuron MCC | "
+              "transcoder MCC | transcoder F1 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sae_rows:
         vs = r["variables"]
 
@@ -161,7 +163,7 @@ def write_reports(rows: list[dict]) -> None:
         tc = r.get("transcoders", [])
         lines.append(f"| {r['program']} | {r['rung']} | {_fmt(mean('mcc'))} "
                      f"| {_fmt(mean('mcc_centred'))} | {_fmt(mean('f1'))} "
-                     f"| {_fmt(mean('random_mcc'))} "
+                     f"| {_fmt(mean('random_mcc'))} | {_fmt(mean('neuron_mcc'))} "
                      f"| {_fmt(float(np.mean([t['mcc'] for t in tc])) if tc else None)} "
                      f"| {_fmt(float(np.mean([t['f1'] for t in tc])) if tc else None)} |")
     (RESULTS / "sae.md").write_text("\n".join(lines) + "\n")

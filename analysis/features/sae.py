@@ -324,7 +324,8 @@ def run(model, truth, *, site: str | None = None, variable: str | None = None,
     against the true (variable, value) directions there; one ``VariableScore`` per present
     variable (``mcc``: mean matched ``|cos|`` over its values, ``f1``, ``mean_max_cos``) with
     the site's dictionary numbers (``site_mcc``, ``dead``, ``nmse``, ``l0``) and a random
-    dictionary's ``random_mcc`` beside them."""
+    dictionary's ``random_mcc`` and the residual axes' ``neuron_mcc`` (the "neurons" baseline:
+    the site's standard basis as atoms, matched the same way; per site) beside them."""
     import time
 
     from .result import FeatureReport, Method, VariableScore
@@ -354,6 +355,7 @@ def run(model, truth, *, site: str | None = None, variable: str | None = None,
         cos = abs_cosines(d.atoms, true)
         rnd_atoms = random_dictionary(x.shape[1], d.width, seed=seed + 1)
         rnd = score(rnd_atoms, random_codes(x, rnd_atoms), true, [b for _, b in names], on)
+        neurons = mcc(abs_cosines(np.eye(x.shape[1]), true))  # the stream's own axes
         cen = abs_cosines(d.atoms, centred_features(truth, names, true))
         cen_match = match(cen)
         cen_of = {t: c for t, c in zip(cen_match.true, cen_match.cos)}
@@ -368,7 +370,7 @@ def run(model, truth, *, site: str | None = None, variable: str | None = None,
                 "mcc": float(np.mean(rec["cos"])), "f1": float(np.mean(rec["f1"])),
                 "mean_max_cos": float(np.mean(rec["max"])), "site_mcc": sc.mcc,
                 "site_f1": sc.f1, "dead": sc.dead, "width": sc.width, "nmse": sc.nmse,
-                "l0": sc.l0, "random_mcc": rnd.mcc,
+                "l0": sc.l0, "random_mcc": rnd.mcc, "neuron_mcc": neurons,
                 "mcc_centred": float(np.mean(rec["centred"]))}))
     summary = {"sites": len(sites),
                "mean_site_mcc": float(np.mean(site_mccs)) if site_mccs else float("nan")}
