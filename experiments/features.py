@@ -2,7 +2,8 @@
 
 For each program (default: the tracr-library programs, tag ``tracr-lib``) and rung
 (``compiled``; ``rotated`` with ``variants.make("rotated", seed=1)``; ``compressed`` for a
-few small programs, ``--compressed``, at d = round(0.55 D)), builds the feature truth on
+few small programs, ``--compressed``, at the first d = round(f D), f = 0.55, 0.75, 0.9,
+whose held-out accuracy reaches 99%, else the best of them), builds the feature truth on
 ``--samples`` inputs from the program's sampler and runs every available feature method
 (``probe`` and ``dla``; ``sae`` and ``das`` when their modules exist). Compressed models are
 trained once and cached as model files under ``OUT/features/models/``.
@@ -14,7 +15,8 @@ the missing cells. Writes ``OUT/features.md`` (tables), ``OUT/features_summary.p
 for one program (``OUT/features_probe_PROGRAM_RUNG.png``).
 
     python experiments/features.py [--programs reverse,hist | all] [--methods probe,dla]
-        [--rungs compiled,rotated,compressed] [--compressed frac_prevs,sort_unique,hist]
+        [--rungs compiled,rotated,compressed]
+        [--compressed frac_prevs,sort_unique,hist,length,count_a]
         [--samples 128] [--seed 0] [--out results]
 """
 
@@ -29,16 +31,17 @@ from pathlib import Path
 
 import numpy as np
 from rasplab.analysis import features
-from rasplab.compiler import compile_program
+from rasplab.analysis.features.truth import model_accuracy
 from rasplab.compiler.model_file import load, save
 from rasplab.programs import filter_programs, get
 from tqdm.auto import tqdm
 
 from rasplab import variants
+from rasplab.inputs import resolve_target
 
 RUNGS = ("compiled", "rotated", "compressed")
-COMPRESSED = ("frac_prevs", "sort_unique", "hist")
-COMPRESS_FRACTION = 0.55
+COMPRESSED = ("frac_prevs", "sort_unique", "hist", "length", "count_a")
+COMPRESS_FRACTIONS = (0.55, 0.75, 0.9)
 ROTATION_SEED = 1
 EXAMPLE = "sort_unique"
 
@@ -49,8 +52,8 @@ def _csv(text: str) -> list[str]:
 
 def _model(name: str, rung: str, out: Path, seed: int):
     spec = get(name)
-    compiled = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
-    compiled.meta["name"] = name
+    target = resolve_target(name, None, None)
+    compiled = target.describe(target.compile())  # where it came from, a reference table
     if rung == "compiled":
         return spec, compiled
     if rung == "rotated":
@@ -58,9 +61,17 @@ def _model(name: str, rung: str, out: Path, seed: int):
     path = out / "features" / "models" / f"{name}-compressed.safetensors"
     if path.exists():
         return spec, load(path)
-    d = max(1, round(COMPRESS_FRACTION * compiled.config.d_model))
-    model = variants.make("compressed", compiled, seed=seed, d=d, spec=spec, progress=False)
-    model.meta["name"] = name
+    best = None
+    for fraction in COMPRESS_FRACTIONS:  # the first width reaching 99% held-out accuracy
+        d = max(1, round(fraction * compiled.config.d_model))
+        model = variants.make("compressed", compiled, seed=seed, d=d, spec=spec,
+                              progress=False)
+        acc = model_accuracy(model) or 0.0
+        if best is None or acc > best[0]:
+            best = (acc, model)
+        if acc >= 0.99:
+            break
+    model = best[1]
     path.parent.mkdir(parents=True, exist_ok=True)
     save(model, path)
     return spec, model
@@ -134,22 +145,22 @@ def _mean(xs) -> float:
 
 
 def headline(rec: dict) -> float:
-    """One number per cell: DLA's AUC; otherwise the main score's mean over present
-    cells."""
+    """One number per cell: DLA's AUC, probes' mean held-out accuracy over present cells,
+    otherwise the main score's mean over present cells."""
     if "error" in rec:
         return float("nan")
     rep = rec["report"]
     if rec["method"] == "dla":
         return rep["summary"].get("auc", float("nan"))
-    key = rep["main_score"]
+    key = "accuracy" if rec["method"] == "probe" else rep["main_score"]
     return _mean([v.get(key) for v in rep["variables"] if v["present"]])
 
 
 def _probe_table(recs: list[dict]) -> list[str]:
-    lines = ["| program | rung | model acc. | present cells decoded (acc. 1.0) | mean acc. "
-             "(present) | mean selectivity (present) | mean control acc. | stale decodable "
-             "| absent decodable | s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| program | rung | d_model | model acc. | present cells decoded (acc. 1.0) "
+             "| mean acc. (present) | mean selectivity (present) | mean control acc. "
+             "| stale decodable | absent decodable | s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in recs:
         if "error" in r:
             lines.append(f"| {r['program']} | {r['rung']} | error: {r['error']} |")
@@ -157,8 +168,9 @@ def _probe_table(recs: list[dict]) -> list[str]:
         rep, s = r["report"], r["report"]["summary"]
         exact = sum(v["accuracy"] == 1.0 for v in rep["variables"] if v["present"])
         lines.append(
-            f"| {r['program']} | {r['rung']} | {_f(rep['model_accuracy'])} | "
-            f"{exact}/{s['present_cells']} | {_f(s['present_mean_accuracy'])} | "
+            f"| {r['program']} | {r['rung']} | {r.get('d_model', '-')} | "
+            f"{_f(rep['model_accuracy'])} | {exact}/{s['present_cells']} | "
+            f"{_f(s['present_mean_accuracy'])} | "
             f"{_f(s['present_mean_selectivity'])} | {_f(s['mean_control_accuracy'])} | "
             f"{s['stale_decodable']}/{s['stale_cells']} | "
             f"{s['absent_decodable']}/{s['absent_cells']} | {r['seconds']:.1f} |")
@@ -166,9 +178,10 @@ def _probe_table(recs: list[dict]) -> list[str]:
 
 
 def _dla_table(recs: list[dict]) -> list[str]:
-    lines = ["| program | rung | writers | components | AUC | precision@k | top component "
-             "| final lens acc. | first site where lens acc. = 1 | completeness |",
-             "|---|---|---:|---:|---:|---:|---|---:|---|---:|"]
+    lines = ["| program | rung | writers | components | AUC | precision@k | AUC centered "
+             "| AUC target | top component | final lens acc. | first site where lens acc. = 1 "
+             "| completeness |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|"]
     for r in recs:
         if "error" in r:
             lines.append(f"| {r['program']} | {r['rung']} | error: {r['error']} |")
@@ -180,7 +193,8 @@ def _dla_table(recs: list[dict]) -> list[str]:
                       if (v.get("lens_accuracy") or 0) >= 1.0), "-")
         lines.append(
             f"| {r['program']} | {r['rung']} | {s['writers']} | {s['components']} | "
-            f"{_f(s['auc'])} | {_f(s['precision_at_k'])} | {top['name']}"
+            f"{_f(s['auc'])} | {_f(s['precision_at_k'])} | {_f(s.get('auc_centered'))} | "
+            f"{_f(s.get('auc_target'))} | {top['name']}"
             f"{' (writer)' if top['writes_output'] else ''} | "
             f"{_f(s['final_lens_accuracy'])} | `{first}` | {s['completeness']:.1e} |")
     return lines
@@ -219,9 +233,9 @@ def _summary_plot(recs: list[dict], methods, names, rungs, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods) + 1,
+    fig, axes = plt.subplots(1, len(methods), figsize=(2.6 * len(methods) + 2.5,
                                                         0.32 * len(names) + 1.8),
-                             squeeze=False)
+                             squeeze=False, sharey=True)
     by = {_key(r): r for r in recs}
     for ax, method in zip(axes[0], methods, strict=True):
         m = np.full((len(names), len(rungs)), np.nan)
@@ -237,7 +251,8 @@ def _summary_plot(recs: list[dict], methods, names, rungs, path: Path) -> None:
                             color="black" if m[i, j] > 0.6 else "white")
         ax.set_xticks(range(len(rungs)), rungs, fontsize=7)
         ax.set_yticks(range(len(names)), names, fontsize=7)
-        what = {"probe": "mean selectivity (present)", "dla": "AUC (output writers)"}
+        ax.tick_params(axis="y", labelleft=ax is axes[0][0])
+        what = {"probe": "mean accuracy (present)", "dla": "AUC (output writers)"}
         ax.set_title(f"{method}: {what.get(method, 'mean main score (present)')}", fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,6 +331,40 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _findings(by_method: dict) -> list[str]:
+    """A few sentences computed from the cells: what holds on each rung."""
+    out = ["## Findings", ""]
+    probe = [r for r in by_method.get("probe", []) if "error" not in r]
+    for rung in RUNGS:
+        rs = [r for r in probe if r["rung"] == rung]
+        if not rs:
+            continue
+        present = [v for r in rs for v in r["report"]["variables"] if v["present"]]
+        ok = sum(v["accuracy"] == 1.0 for v in present)
+        worst = min(rs, key=lambda r: r["report"]["summary"]["present_mean_accuracy"])
+        acc = [r["report"]["model_accuracy"] for r in rs
+               if r["report"]["model_accuracy"] is not None]
+        extra = (f" (model held-out accuracy {min(acc):.3f}-{max(acc):.3f})" if acc else "")
+        out.append(f"- probes, {rung}{extra}: {ok} of {len(present)} present cells decode at "
+                   f"accuracy 1.0 over {len(rs)} programs; lowest program mean "
+                   f"{worst['report']['summary']['present_mean_accuracy']:.3f} "
+                   f"({worst['program']}).")
+    dla = [r for r in by_method.get("dla", []) if "error" not in r]
+    for rung in RUNGS:
+        rs = [r for r in dla if r["rung"] == rung]
+        if not rs:
+            continue
+        s = [r["report"]["summary"] for r in rs]
+        perfect = sum(x["auc"] == 1.0 for x in s)
+        cen = sum((x.get("auc_centered") or 0) == 1.0 for x in s)
+        miss = [r["program"] for r, x in zip(rs, s, strict=True) if x["auc"] < 1.0]
+        out.append(f"- DLA, {rung}: the planted output writer ranks first (AUC 1) in "
+                   f"{perfect} of {len(rs)} programs by rms contribution, {cen} of {len(rs)} "
+                   f"by the centered contribution"
+                   + (f"; missed: {', '.join(miss)}" if miss else "") + ".")
+    return out + [""]
+
+
 def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, path: Path):
     n_cells = len(recs)
     lines = [
@@ -323,7 +372,8 @@ def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, pa
         "",
         f"Written by `experiments/features.py` ({len(names)} programs, rungs "
         f"{', '.join(rungs)} (compressed: {', '.join(c for c in compressed if c in names)}, "
-        f"d = round({COMPRESS_FRACTION} D)), methods {', '.join(methods)}; {args.samples} "
+        f"the first d = round(f D), f in {COMPRESS_FRACTIONS}, reaching 99% held-out "
+        f"accuracy), methods {', '.join(methods)}; {args.samples} "
         f"inputs from each program's sampler, seed {args.seed}; {n_cells} cells, "
         f"{wall:.0f} s this run, cached cells not rerun). A cell is (program, rung, method); "
         "inside it every (variable, residual site) pair is scored, and each score carries "
@@ -334,6 +384,7 @@ def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, pa
         "",
     ]
     by_method = {m: [r for r in recs if r["method"] == m] for m in methods}
+    lines += _findings(by_method)
     if "probe" in by_method:
         recs_p = [r for r in by_method["probe"] if "error" not in r]
         exact = [r for r in recs_p if r["report"]["is_exact"]]
@@ -372,7 +423,10 @@ def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, pa
             "",
             "DLA: each component's direct contribution to the read-out (its output times "
             "the unembedding), ranked by its rms norm over positions and scored against the "
-            "components with a structural edge into `output`. Logit lens: each residual "
+            "components with a structural edge into `output`; *centered*: the same with "
+            "each contribution's mean over positions removed; *target*: the true value's "
+            "column minus the mean column (a number: covariance with the true value). "
+            "Logit lens: each residual "
             "site decoded through the model's own unembedding by the nearest value. "
             "Completeness: the largest gap between the summed contributions and the "
             "read-out (the decomposition is exact up to float rounding).",

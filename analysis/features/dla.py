@@ -10,10 +10,13 @@ the fraction of real positions whose lens read-out equals the interpreter's outp
 embeddings, each head's ``hook_result``, each ``hook_mlp_out``), so the read-out is the sum
 of their direct contributions ``out_c @ unembed``. A component's ``dla`` is the root mean
 square over real positions of the norm of its contribution (``dla_share``: its fraction
-of the total); ``dla_target`` the mean contribution to the true value's column (the value
-itself, for a number). Ranking components by ``dla`` is scored against the components the
+of the total). Ranking components by ``dla`` is scored against the components the
 planted circuit says write the output (a non-constant structural edge to ``output``):
 ``auc`` (ties count one half) and ``precision_at_k`` (``k`` = the number of writers).
+Two variants discount what does not track the input: ``dla_centered`` (the rms norm of the
+contribution minus its mean over positions; ``auc_centered``) and ``dla_target`` (the
+true value's column minus the mean column, averaged; for a number the covariance of the
+contribution with the true value over its standard deviation; ``auc_target``).
 ``completeness`` checks the decomposition: the largest difference between the summed
 contributions and the final read-out.
 """
@@ -67,11 +70,19 @@ def component_outputs(model, truth: FeatureTruth, cache: dict | None = None
 
 
 def _lens_codes(model, readout: np.ndarray) -> np.ndarray:
-    from rasplab.compiler.readout import Readout, ReadoutKind
-
-    r = model.readout
-    codes, _ = Readout(r.encoding, r.values, ReadoutKind.NEAREST).codes(readout)
-    return np.asarray(codes)
+    """The nearest output value's index (-1 for None): the argmax column, or None where
+    the largest is under 0.5 and the output can be None; for a number the nearest grid
+    value (the rule a compressed model's held-out accuracy uses)."""
+    out = model.output_variable
+    if out.encoding == "numerical":
+        grid = np.asarray([float(v) for v in out.values] or [0.0])
+        return np.abs(readout[:, :1] - grid[None]).argmin(1)
+    if readout.shape[1] == 0:
+        return np.full(len(readout), -1)
+    best = readout.argmax(1)
+    if out.can_be_none:
+        best = np.where(readout.max(1) < 0.5, -1, best)
+    return best
 
 
 def _true_codes(model, truth: FeatureTruth) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +90,7 @@ def _true_codes(model, truth: FeatureTruth) -> tuple[np.ndarray, np.ndarray]:
     if vt.categorical:
         none = len(vt.values)
         return np.where(vt.targets == none, -1, vt.targets), vt.valid
-    grid = np.asarray([float(v) for v in model.readout.values])
+    grid = np.asarray([float(v) for v in model.output_variable.values] or [0.0])
     codes = np.abs(np.nan_to_num(vt.targets)[:, None] - grid[None]).argmin(1)
     return codes, vt.valid
 
@@ -116,27 +127,38 @@ def run(model, truth: FeatureTruth, *, site: str | None = None, variable: str | 
     completeness = float(np.abs(sum(contrib.values()) - final).max()) if contrib else 0.0
     writers = set(output_writers(model))
     names = list(contrib)
-    dla = np.array([np.sqrt((contrib[c] ** 2).sum(1)[valid].mean()) if valid.any() else 0.0
-                    for c in names])
-    total = dla.sum()
-    components = []
-    for c, v in zip(names, dla, strict=True):
+    dla, centered, target = [], [], []
+    for c in names:
         x = contrib[c][valid]
-        if vt.categorical:
+        if not len(x):
+            dla.append(0.0), centered.append(0.0), target.append(float("nan"))
+            continue
+        dla.append(float(np.sqrt((x ** 2).sum(1).mean())))
+        centered.append(float(np.sqrt(((x - x.mean(0)) ** 2).sum(1).mean())))
+        if vt.categorical:  # the true value's column against the mean column
             idx = want[valid]
             hit = idx >= 0
-            target = float(x[hit, idx[hit]].mean()) if hit.any() else float("nan")
-        else:
-            target = float(x[:, 0].mean()) if len(x) else float("nan")
-        components.append(ComponentScore(c, c in writers, {
-            "dla": float(v), "dla_share": float(v / total) if total > 0 else float("nan"),
-            "dla_target": target}))
+            diff = x[hit, idx[hit]] - x[hit].mean(1)
+            target.append(float(diff.mean()) if hit.any() else float("nan"))
+        else:  # how far the contribution moves with the true number
+            y = np.nan_to_num(vt.targets[valid])
+            sd = y.std()
+            target.append(float(((x[:, 0] - x[:, 0].mean()) * (y - y.mean())).mean() / sd)
+                          if sd > 0 else 0.0)
+    dla, centered, target = map(np.asarray, (dla, centered, target))
+    total = dla.sum()
+    components = [ComponentScore(c, c in writers, {
+        "dla": float(v), "dla_share": float(v / total) if total > 0 else float("nan"),
+        "dla_centered": float(cv), "dla_target": float(tv)})
+        for c, v, cv, tv in zip(names, dla, centered, target, strict=True)]
     labels = np.array([c in writers for c in names])
     k = int(labels.sum())
     top = np.argsort(-dla, kind="stable")[:k]
     summary = {
         "auc": _auc(dla, labels), "writers": k, "components": len(names),
         "precision_at_k": float(labels[top].mean()) if k else float("nan"),
+        "auc_centered": _auc(centered, labels),
+        "auc_target": _auc(np.nan_to_num(target, nan=-np.inf), labels),
         "completeness": completeness,
         "final_lens_accuracy": scores[-1].scores["lens_accuracy"] if scores else float("nan"),
     }

@@ -13,11 +13,11 @@ The **control task** (after Hewitt & Liang 2019) is the same probe trained and t
 the variable's labels permuted across positions: the same shape and marginals, no relation
 to the activations. ``selectivity = accuracy - control_accuracy``; ``chance`` is the
 held-out accuracy of the best input-blind guess (the majority class; for a number, the
-training mean rounded to the grid). Probing scores are *decodability*: a variable can decode
-where it is present but no later component reads it (``stale``), or where it is not
-present at all but is a linear function of what is (a ``Map`` of the tokens decodes from
-the token embedding). Each score carries the truth's ``present`` and ``used`` so these
-cases stay apart; the summary counts them.
+better of the majority grid value and the training mean rounded to the grid). Probing
+scores are *decodability*: a variable can decode where it is present but no later
+component reads it (``stale``), or where it is not present at all but is a linear function
+of what is (a ``Map`` of the tokens decodes from the token embedding). Each score carries
+the truth's ``present`` and ``used`` so these cases stay apart; the summary counts them.
 """
 
 from __future__ import annotations
@@ -214,8 +214,9 @@ def probe_scores(truth: FeatureTruth, acts: dict[str, np.ndarray], cells: list[t
         t = vt.valid & test
         blind = np.full(int(t.sum()), y[vt.valid & ~test].mean() if (vt.valid & ~test).any()
                         else 0.0)  # the input-blind regressor: the training mean
-        scores["chance"] = (float((_grid_index(vt.values, blind)
-                                   == _grid_index(vt.values, y[t])).mean())
+        truth_idx = _grid_index(vt.values, y[t])
+        scores["chance"] = (max(float((_grid_index(vt.values, blind) == truth_idx).mean()),
+                                _majority(truth_idx))
                             if t.any() else float("nan"))
         results[(v, s)] = scores
     out = []
