@@ -38,10 +38,17 @@ def _model(name: str, rung: str, seed: int):
 
     spec = programs.get(name)
     c = compile_program(spec.build(), spec.vocab, spec.max_seq_len)
-    if rung == "compressed":
+    if rung == "compressed":  # cached as a model file: compressing takes minutes
+        from rasplab.compiler import model_file
         from rasplab.variants.compressed import make_variant
 
-        return spec, make_variant(c, seed=seed, d="auto", spec=spec, progress=False)
+        path = RESULTS / "das_sae_models" / f"{name}_compressed_{seed}.safetensors"
+        if path.exists():
+            return spec, model_file.load(path)
+        model = make_variant(c, seed=seed, d="auto", spec=spec, progress=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model_file.save(model, path)
+        return spec, model
     return spec, variants.make(rung, c, seed=seed)
 
 

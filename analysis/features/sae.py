@@ -266,12 +266,15 @@ def random_dictionary(d_out: int, width: int, *, seed: int = 0) -> np.ndarray:
 # The feature-method front door
 
 
-def site_features(truth, site: str, variables: Sequence[str] | None = None
+def site_features(truth, site: str, variables: Sequence[str] | None = None, *,
+                  active_only: bool = True
                   ) -> tuple[np.ndarray, list[tuple[str, str]], np.ndarray]:
     """The true directions at ``site``: every (variable, value) basis column of the
     variables present there, ``[d, n]``; their ``(variable, label)`` names; and where each
     is on, ``[N, n]`` bool (categorical: the variable takes that value; numerical: it is
-    non-zero)."""
+    non-zero). With ``active_only`` (the default) features never on in the data are left
+    out (a value the sampler never produces, e.g. ``hist = 0``): no dictionary trained on
+    the data can find them (reconstruction pulls atoms into the data's span)."""
     cols, names, on = [], [], []
     for name, vt in truth.variables.items():
         if variables is not None and name not in variables:
@@ -286,6 +289,9 @@ def site_features(truth, site: str, variables: Sequence[str] | None = None
             else:
                 on.append(vt.valid & (np.nan_to_num(vt.targets) != 0))
     d = truth.d_model
+    if active_only:
+        keep = [i for i, o in enumerate(on) if o.any()]
+        cols, names, on = [cols[i] for i in keep], [names[i] for i in keep], [on[i] for i in keep]
     if not cols:
         return np.zeros((d, 0)), [], np.zeros((truth.n_positions, 0), bool)
     return np.stack(cols, 1), names, np.stack(on, 1)
@@ -378,7 +384,8 @@ def run(model, truth, *, site: str | None = None, variable: str | None = None,
                          seed=seed, samples=len(truth.inputs),
                          model_accuracy=truth.model_accuracy, summary=summary,
                          notes=(f"{config.kind.value} SAE, width = true directions at the "
-                                "site, k = their mean number active",),
+                                "site (those on somewhere in the data), k = their mean "
+                                "number active",),
                          seconds=time.perf_counter() - start)
 
 
