@@ -99,7 +99,7 @@ def interchange_accuracy(
     compiled: CompiledProgram, program: rasp.SOp, bases: Sequence[Sequence],
     sources: Sequence[Sequence], variables: Sequence[str] | None = None, *,
     params: dict | None = None, max_mismatches: int = 3,
-    subspaces: dict[str, np.ndarray] | None = None,
+    subspaces: dict[str, np.ndarray] | None = None, sites: dict[str, str] | None = None,
 ) -> dict[str, IIAResult]:
     """IIA of each variable (default: every one of ``compiled.variables``) on the pairs
     ``zip(bases, sources)`` (each pair of equal length).
@@ -108,7 +108,8 @@ def interchange_accuracy(
     node ids are ``compiled.variables``'s. All variables and pairs go through one jitted
     batch (one subspace patch per write site, one basis per row), so a program costs one
     XLA compilation. ``subspaces`` replaces a variable's planted basis (``d_model x k``)
-    with another one, to test whether some other subspace carries it.
+    with another one, to test whether some other subspace carries it; ``sites`` patches a
+    variable at another residual site than its write site.
     """
     bases, sources = [list(b) for b in bases], [list(s) for s in sources]
     if len(bases) != len(sources) or not bases:
@@ -132,7 +133,7 @@ def interchange_accuracy(
                                                causal=causal))
             except rasp.EvaluationError:
                 expected[v].append(None)
-    site_of = {v: write_site(compiled, v) for v in variables}
+    site_of = {v: (sites or {}).get(v) or write_site(compiled, v) for v in variables}
     width = compiled.config.max_seq_len + 1
     ids, src = _encode(compiled, bases, width), _encode(compiled, sources, width)
     ids_of = compiled.token_ids
