@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_md import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = [sys.executable, "-c",
          "import jax.numpy as jnp; jnp.ones(3).sum().block_until_ready()"]
@@ -71,12 +73,7 @@ def main() -> int:
     text = "\n".join([START, *lines, END]) + "\n"
     print(text)
     if not args.no_write:
-        path = ROOT / "benchmarks" / "RESULTS.md"
-        old = path.read_text() if path.exists() else ""
-        if START in old and END in old:
-            head, rest = old.split(START, 1)
-            old = head + rest.split(END, 1)[1].lstrip("\n")
-        path.write_text(old.rstrip() + "\n\n" + text)
+        replace_section(ROOT / "benchmarks" / "RESULTS.md", text, START, END)
     return 0
 
 

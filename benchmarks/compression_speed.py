@@ -35,6 +35,7 @@ import jax
 from rasplab.compiler import compile_program
 from rasplab.programs import get
 from rasplab.variants import compressed as C
+from results_md import replace_section
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- compression:start -->", "<!-- compression:end -->"
@@ -88,14 +89,6 @@ def section(records: list[dict], *, fraction: float, load: tuple) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    old = path.read_text() if path.exists() else ""
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        new = head + text + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in [n.strip() for n in args.programs.split(",") if n.strip()]:
         records.append(measure(name, args.fraction, args.steps))
         print(json.dumps(records[-1]))
-    write_section(Path(args.out), section(records, fraction=args.fraction, load=load))
+    replace_section(Path(args.out), section(records, fraction=args.fraction, load=load), START, END)
     raw = HERE.parent / "results" / "bench_compression.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps(records, indent=1))

@@ -36,6 +36,7 @@ from rasplab.analysis.features import feature_truth
 from rasplab.analysis.features import probes as P
 from rasplab.compiler import compile_program
 from rasplab.programs import get
+from results_md import replace_section
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- feature-speed:start -->", "<!-- feature-speed:end -->"
@@ -114,14 +115,6 @@ def section(records: list[dict], *, samples: int, load: tuple, das: bool) -> str
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    old = path.read_text() if path.exists() else ""
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        new = head + text + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in [n.strip() for n in args.programs.split(",") if n.strip()]:
         records.append(measure(name, args.samples, args.repeats, das))
         print(json.dumps(records[-1]), flush=True)
-    write_section(Path(args.out), section(records, samples=args.samples, load=load,
-                                          das=das is not None))
+    replace_section(Path(args.out), section(records, samples=args.samples, load=load,
+                                            das=das is not None), START, END)
     raw = HERE.parent / "results" / "bench_features.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps(records, indent=1))

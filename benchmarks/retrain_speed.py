@@ -34,6 +34,7 @@ import jax
 from rasplab.compiler import compile_program
 from rasplab.programs import get
 from rasplab.variants import retrained as R
+from results_md import replace_section
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- retrain:start -->", "<!-- retrain:end -->"
@@ -116,14 +117,6 @@ def section(records: list[dict], *, load: tuple) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    old = path.read_text() if path.exists() else ""
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        new = head + text + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         records = [r for r in records if (r["program"], r.get("weight_decay", 0.0))
                    != (rec["program"], rec["weight_decay"])] + [rec]
         raw.write_text(json.dumps(records, indent=1))
-        write_section(Path(args.out), section(records, load=load))
+        replace_section(Path(args.out), section(records, load=load), START, END)
     return 0
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import statistics
 import sys
 import time
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from results_md import replace_section
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -524,16 +524,7 @@ def write_outputs(
 
 def update_results_md(summary: str, path: Path = RESULTS_MD) -> None:
     """Replace the scaling section of RESULTS.md (or append one)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        _, tail = rest.split(MARK_END, 1)
-        text = head + summary + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + summary + "\n"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    replace_section(path, summary, MARK_START, MARK_END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_md import replace_section
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS_MD = HERE / "RESULTS.md"
@@ -249,16 +251,7 @@ def summary(result: dict) -> str:
 
 
 def update_results_md(text: str, path: Path = RESULTS_MD) -> None:
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    if MARK_START in old and MARK_END in old:
-        head, rest = old.split(MARK_START, 1)
-        _, tail = rest.split(MARK_END, 1)
-        new = head + text + tail
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    os.replace(tmp, path)
+    replace_section(path, text, MARK_START, MARK_END)
 
 
 def main(argv=None) -> int:
