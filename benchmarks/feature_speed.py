@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
-import importlib.util
 import json
 import os
 import platform
@@ -109,8 +108,7 @@ def section(records: list[dict], *, samples: int, load: tuple, das: bool) -> str
                     f"{r['das_fits_per_s']:.1f} |")
         lines.append(row)
     if not das:
-        lines += ["", "DAS: `analysis/features/das.py` is not in this checkout yet; rerun "
-                  "this script once it is."]
+        lines += ["", "DAS: not run this time (`--no-das`)."]
     lines.append(END)
     return "\n".join(lines)
 
@@ -122,12 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--programs", default="hist,frac_prevs,sort,reverse")
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--no-das", action="store_true", help="skip DAS even if present")
+    ap.add_argument("--no-das", action="store_true", help="skip DAS")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args(argv)
-    das = None
-    if not args.no_das and importlib.util.find_spec("rasplab.analysis.features.das"):
-        das = importlib.import_module("rasplab.analysis.features.das")
+    das = None if args.no_das else importlib.import_module("rasplab.analysis.features.das")
     load = os.getloadavg()
     records = []
     for name in [n.strip() for n in args.programs.split(",") if n.strip()]:

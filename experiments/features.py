@@ -296,12 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [s.name for s in filter_programs()]
     else:
         names = _csv(args.programs)
-    available = features.available_methods()
-    methods = _csv(args.methods) if args.methods else available
-    missing = [m for m in methods if m not in available]
-    if missing:
-        print(f"skipping methods not available yet: {', '.join(missing)}", file=sys.stderr)
-        methods = [m for m in methods if m in available]
+    methods = _csv(args.methods) if args.methods else list(features.METHOD_MODULES)
     rungs = _csv(args.rungs)
     compressed = _csv(args.compressed)
     out = Path(args.out)

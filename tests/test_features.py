@@ -231,20 +231,16 @@ def test_bad_input_is_one_line(capsys, args, needle):
     assert len(err) == 1 and err[0].startswith("rasplab: error: ") and needle in err[0], err
 
 
-def test_unavailable_method_is_one_line_without_jax():
-    from rasplab.analysis.features import available_methods
-
-    missing = [m for m in ("sae", "das") if m not in available_methods()]
-    if not missing:
-        pytest.skip("sae and das are both available")
-    code = textwrap.dedent(f"""
+def test_bad_method_is_one_line_without_jax():
+    code = textwrap.dedent("""
         import sys
         from rasplab.cli import main
-        status = main(["features", "hist", "--method", {missing[0]!r}])
+        status = main(["features", "hist", "--method", "saes"])
         assert 'jax' not in sys.modules, 'JAX was imported'
         sys.exit(status)
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    assert "not available yet" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "unknown feature method" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -15,7 +15,6 @@ exposes ``run(model, truth, *, site=None, variable=None, seed=0) -> FeatureRepor
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 _FRONT = {
     "FeatureTruth": "truth", "VariableTruth": "truth", "SiteTruth": "truth",
@@ -25,24 +24,15 @@ _FRONT = {
     "FeatureReport": "result", "MAIN_SCORE": "result",
 }
 
-#: method name -> module (``sae`` and ``das`` may not be installed yet).
+#: method name -> module.
 METHOD_MODULES = {"probe": "probes", "dla": "dla", "sae": "sae", "das": "das"}
 
 
-def available_methods() -> list[str]:
-    """The methods whose module is present, in ``METHOD_MODULES`` order."""
-    return [m for m, mod in METHOD_MODULES.items()
-            if importlib.util.find_spec(f"{__name__}.{mod}") is not None]
-
-
 def method_module(method: str):
-    """The module implementing ``method`` (``ValueError`` if unknown or not available)."""
+    """The module implementing ``method`` (``ValueError`` if unknown)."""
     if method not in METHOD_MODULES:
         raise ValueError(f"unknown feature method {method!r}; use one of "
                          f"{', '.join(METHOD_MODULES)}")
-    if method not in available_methods():
-        raise ValueError(f"the feature method {method!r} is not available yet in this "
-                         f"rasplab; available: {', '.join(available_methods())}")
     return importlib.import_module(f"{__name__}.{METHOD_MODULES[method]}")
 
 
@@ -58,4 +48,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [*_FRONT, "METHOD_MODULES", "available_methods", "method_module", "run"]
+__all__ = [*_FRONT, "METHOD_MODULES", "method_module", "run"]
