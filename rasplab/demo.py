@@ -18,7 +18,7 @@ About five minutes on two CPU cores, most of it JAX compiling each model's patch
 pass.
 
     python -m rasplab.demo [--programs reverse,hist] [--samples 128] [--out DIR]
-        [--ladder hist,frac_prevs,reverse | --ladder none] [--rungs compiled,...] [--train]
+        [--ladder hist,frac_prevs,sort_unique | --ladder none] [--rungs compiled,...] [--train]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 
 DEFAULT_PROGRAMS = ("frac_prevs", "reverse", "copy_first", "sort_unique", "sort")
 DEFAULT_ABLATIONS = ("resample", "zero")
-DEFAULT_LADDER = ("hist", "frac_prevs", "reverse")
+DEFAULT_LADDER = ("hist", "frac_prevs", "sort_unique")  # the shipped models
 LADDER_RUNGS = ("compiled", "rotated", "compressed", "retrained")
 #: the pre-trained variant files the repository ships (experiments/make_demo_variants.py)
 SHIPPED = Path(__file__).resolve().parent.parent / "models" / "demo"
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
                     "counterfactual:VARIABLE")
     ap.add_argument("--out", default=None, help="also write the report and plots here")
     ap.add_argument("--ladder", default=",".join(DEFAULT_LADDER),
-                    help="programs for the ladder part (default hist,frac_prevs,reverse; "
+                    help="programs for the ladder part (default hist,frac_prevs,sort_unique; "
                     "none: skip it)")
     ap.add_argument("--rungs", default=",".join(LADDER_RUNGS),
                     help="the ladder's rungs (default compiled,rotated,compressed,retrained)")
