@@ -76,7 +76,18 @@ the biggest programs first (no long tail on 2 workers), a worker lets the last p
 compiled code go when it moves on, and every cell records its CPU time next to its wall
 time. Scores and circuits are byte-identical before and after (sort + reverse, 30 cells).
 Tried and dropped: `XLA_FLAGS=--xla_backend_optimization_level=0` was 25% slower in all
-and changed scores."""
+and changed scores.
+
+### The whole clean-rung scoreboard, measured
+
+`python experiments/scoreboard.py --workers 2 --name scoreboard_full` on 2026-12-02
+04:19-04:40 UTC, quiet 2-core machine (nothing else running): all 172 programs x 5 methods
+x 3 ablations = 2580 cells in **21 min 04 s** wall (2455 s of cell CPU time), 0 failed cells;
+target under 30 min. JAX's persistent compilation cache held entries from earlier runs on
+this machine for part of the programs, so a first run on a fresh machine pays more XLA
+compiling; the cold-cache estimate above (a fit over four small programs, extrapolated to
+172) says ~40 min, and how much of the gap is the cache and how much the fit is not
+measured. Report: `results/scoreboard_full.md`."""
 
 
 def _csv(text: str) -> list[str]:
