@@ -12,7 +12,7 @@ ground truth recomputed and verified). Files::
 
 Deterministic on CPU: the same arguments write the same weights.
 
-    .venv/bin/python experiments/make_demo_variants.py [--programs hist,frac_prevs,reverse]
+    .venv/bin/python experiments/make_demo_variants.py [--programs hist,frac_prevs,sort_unique]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from rasplab.compiler.model_file import save
 from rasplab.variants import compressed as C
 from rasplab.variants import retrained as R
 
+from rasplab.demo import DEFAULT_LADDER
 from rasplab.inputs import resolve_target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +69,8 @@ def build(name: str, out: Path, rungs: list[str], *, retrain_steps: int,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--programs", default="hist,frac_prevs,reverse")
+    ap.add_argument("--programs", default=",".join(DEFAULT_LADDER),
+                    help="programs (default: the demo ladder's, the ones shipped)")
     ap.add_argument("--rungs", default="compressed,retrained")
     ap.add_argument("--retrain-steps", type=int, default=3000)
     ap.add_argument("--compress-steps", type=int, default=2000)
