@@ -3,10 +3,12 @@
 For each program (default: the tracr-library programs, tag ``tracr-lib``) and rung
 (``compiled``; ``rotated`` with ``variants.make("rotated", seed=1)``; ``compressed`` for a
 few small programs, ``--compressed``, at the first d = round(f D), f = 0.55, 0.75, 0.9,
-whose held-out accuracy reaches 99%, else the best of them), builds the feature truth on
-``--samples`` inputs from the program's sampler and runs every available feature method
-(``probe`` and ``dla``; ``sae`` and ``das`` when their modules exist). Compressed models are
-trained once and cached as model files under ``OUT/features/models/``.
+whose held-out accuracy reaches 99%, else the best of them; ``retrained`` for the programs
+in ``--retrained``: the SIIT-trained model from ``models/demo`` when shipped, else from
+``rasplab.ladder.VariantCache`` under ``--models``, trained there on first use), builds the
+feature truth on ``--samples`` inputs from the program's sampler and runs every feature
+method (``probe``, ``dla``, ``sae``, ``das``). Compressed models are trained once and cached
+as model files under ``OUT/features/models/``.
 
 One JSON line per finished (program, rung, method) cell in ``OUT/features/cells.jsonl``
 (the report's ``to_json()``): an interrupted run keeps what it did and a rerun does only
@@ -15,8 +17,9 @@ the missing cells. Writes ``OUT/features.md`` (tables), ``OUT/features_summary.p
 for one program (``OUT/features_probe_PROGRAM_RUNG.png``).
 
     python experiments/features.py [--programs reverse,hist | all] [--methods probe,dla]
-        [--rungs compiled,rotated,compressed]
+        [--rungs compiled,rotated,compressed,retrained]
         [--compressed frac_prevs,sort_unique,hist,length,count_a]
+        [--retrained hist,frac_prevs,sort_unique] [--models DIR]
         [--samples 128] [--seed 0] [--out results]
 """
 
@@ -27,6 +30,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +43,11 @@ from tqdm.auto import tqdm
 from rasplab import variants
 from rasplab.inputs import resolve_target
 
-RUNGS = ("compiled", "rotated", "compressed")
+RUNGS = ("compiled", "rotated", "compressed", "retrained")
 COMPRESSED = ("frac_prevs", "sort_unique", "hist", "length", "count_a")
+#: the programs whose retrained models ship in models/demo (training one takes minutes)
+RETRAINED = ("hist", "frac_prevs", "sort_unique")
+SHIPPED = Path(__file__).resolve().parent.parent / "models" / "demo"
 COMPRESS_FRACTIONS = (0.55, 0.75, 0.9)
 ROTATION_SEED = 1
 EXAMPLE = "sort_unique"
@@ -50,7 +57,7 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _model(name: str, rung: str, out: Path, seed: int):
+def _model(name: str, rung: str, out: Path, seed: int, models: Path | None = None):
     spec = get(name)
     target = resolve_target(name, None, None)
     compiled = target.describe(target.compile())  # where it came from, a reference table
@@ -58,6 +65,12 @@ def _model(name: str, rung: str, out: Path, seed: int):
         return spec, compiled
     if rung == "rotated":
         return spec, variants.make("rotated", compiled, seed=ROTATION_SEED)
+    if rung == "retrained":
+        from rasplab.ladder import VariantCache
+
+        cache = VariantCache(str(models or out / "features" / "models"),
+                             shipped=(str(SHIPPED),))
+        return spec, cache.model(spec, "retrained", seed, compiled=compiled)
     path = out / "features" / "models" / f"{name}-compressed.safetensors"
     if path.exists():
         return spec, load(path)
@@ -81,12 +94,35 @@ def _key(rec: dict) -> tuple:
     return rec["program"], rec["rung"], rec["method"]
 
 
-def run_cells(names, rungs, methods, compressed, *, samples: int, seed: int, out: Path
-              ) -> list[dict]:
+def reused(path: Path, seed: int) -> dict[tuple, dict]:
+    """The SAE and DAS cells of ``experiments/das_sae.py``'s store (``path``), as this
+    experiment's cells: the same methods and seed, run there on more inputs (its
+    ``samples``) and, for the rotated rung, another rotation seed; recorded as
+    ``config["from"]``. Running them twice would cost the better part of an hour."""
+    out: dict[tuple, dict] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        rep = json.loads(line)
+        if rep.get("method") not in ("sae", "das") or rep.get("seed") != seed:
+            continue
+        rec = {"program": rep["program"], "rung": rep["rung"], "method": rep["method"],
+               "config": {"samples": rep["samples"], "seed": seed, "from": path.name},
+               "seconds": rep.get("wall_s", rep.get("seconds", float("nan"))),
+               "d_model": rep.get("d_model"), "report": rep}
+        out[_key(rec)] = rec
+    return out
+
+
+def run_cells(names, rungs, methods, compressed, *, samples: int, seed: int, out: Path,
+              retrained: Sequence[str] = RETRAINED, model_dir: Path | None = None,
+              reuse: Path | None = None) -> list[dict]:
     store = out / "features" / "cells.jsonl"
     store.parent.mkdir(parents=True, exist_ok=True)
     config = {"samples": samples, "seed": seed}
-    done: dict[tuple, dict] = {}
+    done: dict[tuple, dict] = reused(reuse, seed) if reuse is not None else {}
     if store.exists():
         for line in store.read_text().splitlines():
             if line.strip():
@@ -94,7 +130,8 @@ def run_cells(names, rungs, methods, compressed, *, samples: int, seed: int, out
                 if rec.get("config") == config:
                     done[_key(rec)] = rec
     todo = [(n, r, m) for n in names for r in rungs for m in methods
-            if (r != "compressed" or n in compressed) and (n, r, m) not in done]
+            if (r != "compressed" or n in compressed) and (r != "retrained" or n in retrained)
+            and (n, r, m) not in done]
     models: dict = {}
     truths: dict = {}
     bar = tqdm(todo, unit="cell", dynamic_ncols=True)
@@ -105,7 +142,7 @@ def run_cells(names, rungs, methods, compressed, *, samples: int, seed: int, out
                 models.clear()
                 truths.clear()
                 start = time.perf_counter()
-                spec, model = _model(name, rung, out, seed)
+                spec, model = _model(name, rung, out, seed, model_dir)
                 truth = features.feature_truth(model, spec.sample_clean(seed, samples),
                                                program=spec.build())
                 models[(name, rung)] = (model, time.perf_counter() - start)
@@ -152,8 +189,58 @@ def headline(rec: dict) -> float:
     rep = rec["report"]
     if rec["method"] == "dla":
         return rep["summary"].get("auc", float("nan"))
+    if rec["method"] == "das":  # IIA is 1.0 for any subspace where nothing is identifiable
+        return _mean([v.get("overlap") for v in rep["variables"] if v.get("identifiable")])
     key = "accuracy" if rec["method"] == "probe" else rep["main_score"]
     return _mean([v.get(key) for v in rep["variables"] if v["present"]])
+
+
+def _das_counts(rep: dict) -> dict:
+    ident = [v for v in rep["variables"] if v.get("identifiable")]
+    ok = lambda x, t: x is not None and not (isinstance(x, float) and math.isnan(x)) and x >= t
+    return {"cells": len(rep["variables"]), "identifiable": len(ident),
+            "iia_1": sum(ok(v["iia"], 1.0) for v in ident),
+            "overlap_099": sum(ok(v.get("overlap"), 0.99) for v in ident),
+            "both": sum(ok(v["iia"], 1.0) and ok(v.get("overlap"), 0.99) for v in ident),
+            "read_099": sum(ok(v.get("read_overlap"), 0.99) for v in ident),
+            "illusions": sum(bool(v.get("illusion")) for v in ident),
+            "mean_iia": _mean([v["iia"] for v in ident]),
+            "mean_overlap": _mean([v.get("overlap") for v in ident]),
+            "mean_random_iia": _mean([v.get("random_iia") for v in ident])}
+
+
+def _das_table(recs: list[dict]) -> list[str]:
+    lines = ["| program | rung | cells | identifiable | IIA 1.0 | overlap >= 0.99 | both "
+             "| read overlap >= 0.99 | illusions | mean IIA | mean overlap | mean random IIA "
+             "| from | s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for r in recs:
+        if "error" in r:
+            lines.append(f"| {r['program']} | {r['rung']} | error: {r['error']} |")
+            continue
+        c = _das_counts(r["report"])
+        lines.append(
+            f"| {r['program']} | {r['rung']} | {c['cells']} | {c['identifiable']} | "
+            f"{c['iia_1']} | {c['overlap_099']} | {c['both']} | {c['read_099']} | "
+            f"{c['illusions']} | {_f(c['mean_iia'])} | {_f(c['mean_overlap'])} | "
+            f"{_f(c['mean_random_iia'])} | {r['config'].get('from', 'here')} | "
+            f"{r['seconds']:.0f} |")
+    return lines
+
+
+def _sae_table(recs: list[dict]) -> list[str]:
+    keys = ("mcc", "mcc_centred", "f1", "random_mcc", "neuron_mcc", "nmse", "dead")
+    lines = ["| program | rung | cells (present) | " + " | ".join(f"mean {k}" for k in keys)
+             + " | from | s |", "|---|---|---:|" + "---:|" * len(keys) + "---|---:|"]
+    for r in recs:
+        if "error" in r:
+            lines.append(f"| {r['program']} | {r['rung']} | error: {r['error']} |")
+            continue
+        present = [v for v in r["report"]["variables"] if v["present"]]
+        lines.append(f"| {r['program']} | {r['rung']} | {len(present)} | " + " | ".join(
+            _f(_mean([v.get(k) for v in present])) for k in keys)
+            + f" | {r['config'].get('from', 'here')} | {r['seconds']:.0f} |")
+    return lines
 
 
 def _probe_table(recs: list[dict]) -> list[str]:
@@ -252,7 +339,8 @@ def _summary_plot(recs: list[dict], methods, names, rungs, path: Path) -> None:
         ax.set_xticks(range(len(rungs)), rungs, fontsize=7)
         ax.set_yticks(range(len(names)), names, fontsize=7)
         ax.tick_params(axis="y", labelleft=ax is axes[0][0])
-        what = {"probe": "mean accuracy (present)", "dla": "AUC (output writers)"}
+        what = {"probe": "mean accuracy (present)", "dla": "AUC (output writers)",
+                "sae": "mean MCC (present)", "das": "mean overlap (identifiable)"}
         ax.set_title(f"{method}: {what.get(method, 'mean main score (present)')}", fontsize=8)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -286,6 +374,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rungs", default=",".join(RUNGS))
     ap.add_argument("--compressed", default=",".join(COMPRESSED),
                     help="programs that get the compressed rung (training: ~10-60 s each)")
+    ap.add_argument("--retrained", default=",".join(RETRAINED),
+                    help="programs that get the retrained rung (shipped in models/demo, "
+                    "else trained on first use: minutes each)")
+    ap.add_argument("--reuse", type=Path, default=Path("results/das_sae_cells.jsonl"),
+                    help="take SAE and DAS cells from experiments/das_sae.py's store where it "
+                    "has them (default results/das_sae_cells.jsonl; a missing file reuses "
+                    "nothing)")
+    ap.add_argument("--models", type=Path, default=None,
+                    help="where retrained models not shipped are kept (default "
+                    "OUT/features/models)")
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results")
@@ -303,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         recs = run_cells(names, rungs, methods, compressed, samples=args.samples,
-                         seed=args.seed, out=out)
+                         seed=args.seed, out=out, retrained=_csv(args.retrained),
+                         model_dir=args.models, reuse=args.reuse)
     except KeyboardInterrupt:
         print("interrupted: finished cells are kept; rerun to continue", file=sys.stderr)
         return 130
@@ -357,6 +456,32 @@ def _findings(by_method: dict) -> list[str]:
                    f"{perfect} of {len(rs)} programs by rms contribution, {cen} of {len(rs)} "
                    f"by the centered contribution"
                    + (f"; missed: {', '.join(miss)}" if miss else "") + ".")
+    das = [r for r in by_method.get("das", []) if "error" not in r]
+    for rung in RUNGS:
+        rs = [_das_counts(r["report"]) for r in das if r["rung"] == rung]
+        if not rs:
+            continue
+        tot = {k: sum(c[k] for c in rs) for k in ("identifiable", "iia_1", "overlap_099",
+                                                  "both", "read_099", "illusions")}
+        out.append(f"- DAS, {rung}: {len(rs)} programs, {tot['identifiable']} identifiable "
+                   f"(variable, site) cells; IIA 1.0 on {tot['iia_1']}, overlap >= 0.99 on "
+                   f"{tot['overlap_099']}, both on {tot['both']} (read overlap >= 0.99: "
+                   f"{tot['read_099']}; flagged illusions: {tot['illusions']}).")
+    sae = [r for r in by_method.get("sae", []) if "error" not in r]
+    for rung in RUNGS:
+        rs = [r for r in sae if r["rung"] == rung]
+        if not rs:
+            continue
+        mcc = [_mean([v.get("mcc") for v in r["report"]["variables"] if v["present"]])
+               for r in rs]
+        rnd = [_mean([v.get("random_mcc") for v in r["report"]["variables"] if v["present"]])
+               for r in rs]
+        neu = [_mean([v.get("neuron_mcc") for v in r["report"]["variables"] if v["present"]])
+               for r in rs]
+        out.append(f"- SAE, {rung}: {len(rs)} programs, mean MCC per program "
+                   f"{np.nanmin(mcc):.2f}-{np.nanmax(mcc):.2f} (random dictionary "
+                   f"{np.nanmin(rnd):.2f}-{np.nanmax(rnd):.2f}, residual axes as neurons "
+                   f"{np.nanmin(neu):.2f}-{np.nanmax(neu):.2f}).")
     return out + [""]
 
 
@@ -368,7 +493,9 @@ def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, pa
         f"Written by `experiments/features.py` ({len(names)} programs, rungs "
         f"{', '.join(rungs)} (compressed: {', '.join(c for c in compressed if c in names)}, "
         f"the first d = round(f D), f in {COMPRESS_FRACTIONS}, reaching 99% held-out "
-        f"accuracy), methods {', '.join(methods)}; {args.samples} "
+        f"accuracy; retrained: {', '.join(c for c in _csv(args.retrained) if c in names)}, "
+        f"SIIT-trained, the shipped models/demo files), methods {', '.join(methods)}; "
+        f"{args.samples} "
         f"inputs from each program's sampler, seed {args.seed}; {n_cells} cells, "
         f"{wall:.0f} s this run, cached cells not rerun). A cell is (program, rung, method); "
         "inside it every (variable, residual site) pair is scored, and each score carries "
@@ -429,8 +556,37 @@ def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, pa
             *_dla_table(by_method["dla"]),
             "",
         ]
+    if "sae" in by_method:
+        lines += [
+            "## Sparse autoencoders",
+            "",
+            "`analysis/features/sae.py` (ReLU + L1, width = the true (variable, value) "
+            "directions at the site): MCC is the mean |cos| of a one-to-one matching of atoms "
+            "to true directions; *random*: a random dictionary of the same width; *neuron*: "
+            "the residual stream's axes as the dictionary. Cells marked `das_sae_cells.jsonl` "
+            "come from `experiments/das_sae.py` (512 inputs; its rotated rung uses rotation "
+            "seed 0); results/das_sae.md reads them.",
+            "",
+            *_sae_table(by_method["sae"]),
+            "",
+        ]
+    if "das" in by_method:
+        lines += [
+            "## Distributed alignment search",
+            "",
+            "`analysis/features/das.py`, per variable at its write site: held-out IIA and the "
+            "overlap of the learned subspace with the planted basis; *identifiable*: the "
+            "variable differs on some same-length pair and that changes some output (else "
+            "IIA is 1.0 for any subspace); *read overlap*: the overlap after projecting out "
+            "what no later component reads; *illusion*: IIA >= 0.99 with overlap < 0.9. "
+            "Cells marked `das_sae_cells.jsonl` come from `experiments/das_sae.py`; "
+            "results/das_sae.md reads them.",
+            "",
+            *_das_table(by_method["das"]),
+            "",
+        ]
     for m in methods:
-        if m in ("probe", "dla"):
+        if m in ("probe", "dla", "sae", "das"):
             continue
         lines += [f"## {m}", "", *_generic_table(by_method[m]), ""]
     path.write_text("\n".join(lines))

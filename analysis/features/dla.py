@@ -32,9 +32,14 @@ from .truth import FeatureTruth, residual_sites
 
 
 def output_writers(model) -> list[str]:
-    """Components with a non-constant structural edge into ``output``."""
-    return list(dict.fromkeys(e.sender for e in model.planted.edges
-                              if e.receiver == "output" and not e.constant))
+    """Components whose structural edge into ``output`` carries a variable (the planted
+    writers of the output); where no edge records what it carries, every component with a
+    non-constant edge into ``output``. A retrained model's graph is complete (every
+    component reaches ``output``), but only the component aligned with the output
+    variable's last step carries it."""
+    edges = [e for e in model.planted.edges if e.receiver == "output" and not e.constant]
+    carrying = [e for e in edges if e.carries]
+    return list(dict.fromkeys(e.sender for e in carrying or edges))
 
 
 def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
