@@ -196,6 +196,19 @@ def test_dla_ranks_the_planted_output_writer_first(rung):
     assert abs(np.mean(aucs) - 0.5) < 0.05
 
 
+def test_dla_writers_of_a_retrained_model_are_the_aligned_ones():
+    """A retrained model's graph is complete (every component reaches ``output``); the
+    planted writer is the component aligned with the output variable's last step."""
+    from rasplab.analysis.features.dla import output_writers
+    from rasplab.compiler.model_file import load
+
+    model = load(Path(__file__).resolve().parent.parent / "models/demo/hist.retrained.safetensors")
+    into_output = {e.sender for e in model.planted.edges if e.receiver == "output"}
+    assert len(into_output) == 12  # embed, pos, 8 heads, 2 MLPs
+    aligned = model.planted.variables[model.planted.output].computed_by
+    assert len(aligned) >= 1 and output_writers(model) == [aligned[-1]]
+
+
 # ---------------------------------------------------------------------------------------
 # The result type and the command line
 
