@@ -167,3 +167,17 @@ def test_das_on_a_variable_with_a_stale_copy(frac):
     assert s["illusion"] == (s["iia"] >= das.ILLUSION_IIA and s["overlap"] < das.ILLUSION_OVERLAP)
     ind = das.run(c, truth, variable="indices", seed=0).variables[0].scores
     assert not ind["identifiable"] and ind["k"] == 0
+
+
+def test_read_space_das_excludes_the_unread_stale_copy(frac):
+    """Read-space DAS (the default) keeps the subspace inside what later weights read, so
+    the unread token bit that ``map_4`` copies cannot enter it: overlap >= 0.99 where
+    full-space DAS mixes the two (overlap ~0.43 at IIA 1.0)."""
+    from rasplab.analysis.features import das
+
+    c, truth = frac
+    read = das.run(c, truth, variable="map_4", seed=0, dormant=False).variables[0].scores
+    full = das.run(c, truth, variable="map_4", seed=0, dormant=False,
+                   config=das.DASConfig(space="full")).variables[0].scores
+    assert read["iia"] >= 0.98 and read["overlap"] >= 0.99, read
+    assert full["overlap"] < 0.9, full

@@ -92,8 +92,14 @@ class DASConfig:
     init: str = "differences"  # "differences" | "random": how R0 starts
     anneal: float = 0.0  # fraction of the steps over which attention sharpness rises to 1
     anneal_start: float = 0.02  # the attention sharpness the annealing starts from
+    space: str = "read"  # "read": the subspace lies in what later weights read | "full"
+    restarts: int = 1  # extra seeds tried when a fit misses ``iia_target`` (best kept)
 
     def __post_init__(self) -> None:
+        if self.space not in ("read", "full"):
+            raise ValueError(f"space is 'read' or 'full', got {self.space!r}")
+        if self.restarts < 1:
+            raise ValueError("restarts must be >= 1")
         if self.init not in ("differences", "random"):
             raise ValueError(f"init is 'differences' or 'random', got {self.init!r}")
         if not 0 <= self.anneal <= 1 or not 0 < self.anneal_start <= 1:
@@ -223,14 +229,14 @@ def _sharpness(t, steps: int, anneal: float, start: float):
 
 @partial(jax.jit, static_argnames=("geometry", "site", "steps", "batch", "lr", "k_max",
                                    "anneal", "anneal_start"))
-def _fit(params, r0, mask, ids, src_act, real, target, weight, key, *, geometry, site,
+def _fit(params, space, r0, mask, ids, src_act, real, target, weight, key, *, geometry, site,
          steps, batch, lr, k_max, scale, anneal, anneal_start):
     num_layers, pad_id, causal = geometry
     opt = optax.adam(lr)
     n = ids.shape[0]
 
     def loss(a, idx, t):
-        q = rotation(r0, a)[:, :k_max] * mask[None, :]
+        q = jnp.dot(space, rotation(r0, a)[:, :k_max], precision=HIGHEST) * mask[None, :]
         hook = _patch_hook(q, src_act[idx], real[idx])
         alpha = _sharpness(t, steps, anneal, anneal_start)
         p = {name: (w * alpha if name.endswith(".attn.q") else w)
@@ -259,7 +265,24 @@ def _fit(params, r0, mask, ids, src_act, real, target, weight, key, *, geometry,
     carry = (a0, opt.init(a0), a0, jnp.asarray(jnp.inf, jnp.float32))
     (_, _, best, _), hist = jax.lax.scan(
         step, carry, (jax.random.split(key, steps), jnp.arange(steps, dtype=jnp.float32)))
-    return rotation(r0, best), hist
+    return jnp.dot(space, rotation(r0, best), precision=HIGHEST), hist
+
+
+def read_space(compiled: CompiledProgram, site: str, tol: float = 1e-6) -> np.ndarray:
+    """``d x r``: an orthonormal basis of the column space of every later component's input
+    weights (:func:`later_readers`): the only directions at ``site`` whose patch can change
+    anything downstream. Weights only; rotates with the model."""
+    readers = np.asarray(later_readers(compiled, site), np.float64)
+    d = compiled.config.d_model
+    if readers.size == 0:
+        return np.zeros((d, 0))
+    u, s, _ = np.linalg.svd(readers, full_matrices=False)
+    return u[:, s > tol * max(float(s.max()), 1e-300)]
+
+
+def _space(compiled: CompiledProgram, site: str, config: DASConfig) -> np.ndarray:
+    d = compiled.config.d_model
+    return read_space(compiled, site) if config.space == "read" else np.eye(d)
 
 
 def _site_activations(compiled: CompiledProgram, params: dict, ids: np.ndarray,
@@ -293,23 +316,32 @@ def difference_directions(base_act: np.ndarray, src_act: np.ndarray, real: np.nd
 
 def fit_subspace(compiled: CompiledProgram, pairs: Pairs, site: str, k: int, *,
                  k_max: int | None = None, seed: int = 0, config: DASConfig = DASConfig(),
-                 params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 params: dict | None = None, space: np.ndarray | None = None,
+                 acts: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Train DAS for one ``k``: the learned orthonormal ``d x k`` subspace and the loss
-    history. ``k_max`` (default ``k``) fixes the parameterisation's width, so fits of
-    different ``k`` up to it share one XLA compilation."""
-    d = compiled.config.d_model
+    history. The subspace lies in ``space`` (``d x r`` orthonormal; default from
+    ``config.space``: the read space or everything). ``k_max`` (default ``k``) fixes the
+    parameterisation's width, so fits of different ``k`` up to it share one XLA
+    compilation. ``acts``: the site's (base, source) activations, if already captured."""
+    u = _space(compiled, site, config) if space is None else space
+    d = u.shape[1]
     k_max = k if k_max is None else k_max
     if not 1 <= k <= k_max <= d:
-        raise ValueError(f"need 1 <= k <= k_max <= d_model = {d}, got k={k}, k_max={k_max}")
+        raise ValueError(f"need 1 <= k <= k_max <= {d} (the {config.space} space's "
+                         f"dimension), got k={k}, k_max={k_max}")
     params = jax.device_put(dict(compiled.params)) if params is None else params
-    src_act = _site_activations(compiled, params, pairs.src_ids, site)
+    if acts is None:
+        acts = (_site_activations(compiled, params, pairs.ids, site),
+                _site_activations(compiled, params, pairs.src_ids, site))
+    base_act, src_act = acts
     first = None
     if config.init == "differences":
-        base_act = _site_activations(compiled, params, pairs.ids, site)
-        first = difference_directions(base_act, src_act, pairs.real, k)
+        first = difference_directions(base_act @ u, src_act @ u, pairs.real, k)
     c = compiled.config
     mask = (np.arange(k_max) < k).astype(np.float32)
-    r, hist = _fit(params, jnp.asarray(_random_rotation(d, seed, first)), jnp.asarray(mask),
+    r, hist = _fit(params, jnp.asarray(u, jnp.float32),
+                   jnp.asarray(_random_rotation(d, seed, first)), jnp.asarray(mask),
                    jnp.asarray(pairs.ids), jnp.asarray(src_act), jnp.asarray(pairs.real),
                    jnp.asarray(pairs.target), jnp.asarray(pairs.weight),
                    jax.random.PRNGKey(seed),
@@ -426,8 +458,12 @@ def das(compiled: CompiledProgram, program: rasp.SOp, variable: str, *,
         info = compiled.variables.get(variable)
         n_classes = (len(info.values) + bool(info.can_be_none)
                      if info is not None and info.encoding == "categorical" else 1)
-    k_max = min(d, config.k_max or max(n_classes, config.k or 1))
-    if pairs.differs == 0 or pairs.changed == 0:
+    space = _space(compiled, site, config)
+    acts_pair = (_site_activations(compiled, params, pairs.ids, site),
+                 _site_activations(compiled, params, pairs.src_ids, site))
+    r = space.shape[1]
+    k_max = min(r, config.k_max or max(n_classes, config.k or 1))
+    if pairs.differs == 0 or pairs.changed == 0 or r == 0:
         held = iia_of(compiled, program, ev_bases, ev_sources, variable, site,
                       np.zeros((d, 0)), params=params)
         return DASFit(variable, site, 0, np.zeros((d, 0)), held.iia, float("nan"),
@@ -435,16 +471,22 @@ def das(compiled: CompiledProgram, program: rasp.SOp, variable: str, *,
     fits: dict[int, tuple[np.ndarray, float]] = {}
 
     def attempt(k: int) -> float:
-        q, _ = fit_subspace(compiled, pairs, site, k, k_max=k_max, seed=seed, config=config,
-                            params=params)
-        tr = iia_of(compiled, program, pairs.bases, pairs.sources, variable, site, q,
-                    params=params)
-        fits[k] = (q, tr.iia)
-        return tr.iia
+        best = None
+        for j in range(config.restarts):  # restarts: other seeds, the best training IIA
+            q, _ = fit_subspace(compiled, pairs, site, k, k_max=k_max, seed=seed + 7919 * j,
+                                config=config, params=params, space=space, acts=acts_pair)
+            tr = iia_of(compiled, program, pairs.bases, pairs.sources, variable, site, q,
+                        params=params)
+            if best is None or tr.iia > best[1]:
+                best = (q, tr.iia)
+            if tr.iia >= config.iia_target:
+                break
+        fits[k] = best
+        return best[1]
 
     if config.k is not None:
-        k_max = max(k_max, config.k)
-        attempt(config.k)
+        k_max = max(k_max, min(config.k, r))
+        attempt(min(config.k, r))
     else:  # the smallest k reaching the target (bisection; a bigger span patches more)
         lo, hi = 1, k_max
         if attempt(hi) >= config.iia_target:
@@ -461,9 +503,7 @@ def das(compiled: CompiledProgram, program: rasp.SOp, variable: str, *,
     q, train_iia = best
     k = q.shape[1]
     held = iia_of(compiled, program, ev_bases, ev_sources, variable, site, q, params=params)
-    acts = np.concatenate([
-        _site_activations(compiled, params, pairs.ids, site)[pairs.real],
-        _site_activations(compiled, params, pairs.src_ids, site)[pairs.real]])
+    acts = np.concatenate([acts_pair[0][pairs.real], acts_pair[1][pairs.real]])
     overlap = subspace_overlap(q, true_basis) if true_basis is not None else float("nan")
     readers = later_readers(compiled, site)
     rnd = orthonormal_basis(np.random.default_rng(seed + 1).standard_normal((d, k)))
