@@ -1,6 +1,6 @@
 """Slow: DAS on the tracr library programs (compiled), against what the sweep in
-results/das.md measured (``experiments/das_sae.py``, the same seed and inputs, so the same
-numbers on CPU).
+results/das.md measured (``experiments/das_sae.py``, read-space DAS, the same seed and
+inputs, so the same numbers on CPU).
 
 The issue's target, IIA 1.0 with overlap >= 0.99 for every variable, holds for only part of
 the identifiable variables; the rest are listed in ``KNOWN`` with what they are:
@@ -9,7 +9,7 @@ the identifiable variables; the rest are listed in ``KNOWN`` with what they are:
   unread copy of it, e.g. the token one-hot a boolean ``Map`` of the tokens was computed
   from, or with other variables that the same-length pairs seldom tell apart);
 * ``low-overlap``: IIA >= 0.98, overlap in [0.9, 0.99);
-* ``miss``: DAS did not reach IIA 0.98 (training did not converge).
+* ``miss``: DAS did not reach IIA 0.99 (training did not converge).
 
 Variables that never differ between same-length pairs (``indices``, ``length`` and what
 is computed from them alone) are not identifiable by interchange and are skipped.
@@ -23,41 +23,77 @@ import pytest
 from rasplab import programs
 
 SWEPT = [
-    'frac_prevs', 'length', 'hist', 'shift_by_1', 'shift_by_2', 'count_a', 'reverse',
-    'detect_pattern_aba', 'sort_unique', 'pair_balance', 'detect_pattern_abc',
-    'count_less_freq_2', 'position_checksum', 'sort',
+    'frac_prevs',
+    'length',
+    'hist',
+    'shift_by_1',
+    'shift_by_2',
+    'count_a',
+    'reverse',
+    'detect_pattern_aba',
+    'detect_pattern_abc',
+    'sort_unique',
+    'pair_balance',
+    'count_less_freq_2',
+    'position_checksum',
+    'sort',
+    'sort_freq',
+    'shuffle_dyck',
+    'shuffle_dyck2',
 ]
 
 KNOWN = {
-    ('frac_prevs', 'map_4'): ('illusion', 1.0, 0.43, 0.999),
-    ('hist', 'hist'): ('low-overlap', 0.988, 0.989, 1.0),
-    ('count_a', 'count_a'): ('illusion', 1.0, 0.667, 1.0),
-    ('detect_pattern_aba', 'map_4'): ('illusion', 1.0, 0.502, 0.996),
-    ('detect_pattern_aba', 'shift_by(2)'): ('illusion', 1.0, 0.335, 0.345),
-    ('detect_pattern_aba', 'map_7'): ('illusion', 1.0, 0.516, 0.981),
-    ('detect_pattern_aba', 'shift_by(1)'): ('illusion', 1.0, 0.495, 0.503),
-    ('detect_pattern_aba', 'sequence_map_9'): ('illusion', 1.0, 0.795, 0.849),
-    ('detect_pattern_aba', 'map_10'): ('illusion', 1.0, 0.504, 0.99),
-    ('sort_unique', 'target_pos'): ('illusion', 1.0, 0.883, 0.93),
-    ('sort_unique', 'sort'): ('low-overlap', 1.0, 0.974, 1.0),
-    ('pair_balance', 'bools_open'): ('miss', 0.012, 0.22, 0.854),
-    ('pair_balance', 'opens'): ('low-overlap', 1.0, 0.918, 0.992),
-    ('pair_balance', 'bools_close'): ('miss', 0.004, 0.201, 0.778),
-    ('pair_balance', 'closes'): ('low-overlap', 1.0, 0.966, 0.999),
-    ('pair_balance', 'pair_balance'): ('illusion', 1.0, 0.753, 1.0),
-    ('detect_pattern_abc', 'map_4'): ('illusion', 1.0, 0.292, 0.493),
-    ('detect_pattern_abc', 'shift_by(2)'): ('miss', 0.434, 0.002, 0.008),
-    ('detect_pattern_abc', 'map_7'): ('illusion', 1.0, 0.291, 0.488),
-    ('detect_pattern_abc', 'shift_by(1)'): ('illusion', 1.0, 0.328, 0.356),
-    ('detect_pattern_abc', 'sequence_map_9'): ('illusion', 1.0, 0.789, 0.871),
-    ('detect_pattern_abc', 'map_10'): ('illusion', 1.0, 0.574, 0.994),
-    ('count_less_freq_2', 'hist'): ('illusion', 1.0, 0.703, 1.0),
-    ('count_less_freq_2', 'count_less_freq'): ('miss', 0.871, 0.653, 1.0),
-    ('position_checksum', 'sequence_map_3'): ('illusion', 1.0, 0.833, 1.0),
-    ('position_checksum', 'sequence_map_6'): ('low-overlap', 1.0, 0.943, 0.994),
-    ('position_checksum', 'position_checksum'): ('low-overlap', 1.0, 0.959, 1.0),
-    ('sort', 'unique_keys'): ('miss', 0.0, 0.668, 0.672),
-    ('sort', 'target_pos'): ('illusion', 1.0, 0.844, 0.99),
+    ('detect_pattern_aba', 'map_4'): ('low-overlap', 1.0, 0.971, 0.971),
+    ('detect_pattern_aba', 'shift_by(2)'): ('miss', 0.113, 0.308, 0.308),
+    ('detect_pattern_aba', 'map_7'): ('low-overlap', 1.0, 0.968, 0.968),
+    ('detect_pattern_aba', 'shift_by(1)'): ('miss', 0.133, 0.343, 0.343),
+    ('detect_pattern_aba', 'sequence_map_9'): ('miss', 0.168, 0.361, 0.361),
+    ('detect_pattern_aba', 'map_10'): ('low-overlap', 1.0, 0.96, 0.96),
+    ('detect_pattern_abc', 'map_4'): ('miss', 0.957, 0.481, 0.481),
+    ('detect_pattern_abc', 'shift_by(2)'): ('miss', 0.164, 0.286, 0.286),
+    ('detect_pattern_abc', 'map_7'): ('miss', 0.949, 0.483, 0.483),
+    ('detect_pattern_abc', 'shift_by(1)'): ('miss', 0.301, 0.356, 0.356),
+    ('detect_pattern_abc', 'sequence_map_9'): ('miss', 0.266, 0.392, 0.392),
+    ('detect_pattern_abc', 'map_10'): ('miss', 0.863, 0.506, 0.506),
+    ('sort_unique', 'target_pos'): ('illusion', 1.0, 0.805, 0.805),
+    ('pair_balance', 'bools_open'): ('miss', 0.0, 0.691, 0.691),
+    ('pair_balance', 'bools_close'): ('miss', 0.0, 0.844, 0.844),
+    ('pair_balance', 'closes'): ('miss', 0.035, 0.988, 0.988),
+    ('sort', 'unique_keys'): ('miss', 0.0, 0.668, 0.668),
+    ('sort', 'target_pos'): ('low-overlap', 1.0, 0.95, 0.95),
+    ('sort_freq', 'hist'): ('miss', 0.0, 0.479, 0.479),
+    ('sort_freq', 'neg_hist'): ('miss', 0.0, 0.569, 0.569),
+    ('sort_freq', 'unique_keys'): ('miss', 0.0, 0.715, 0.715),
+    ('sort_freq', 'target_pos'): ('illusion', 1.0, 0.692, 0.692),
+    ('shuffle_dyck', 'bools_open'): ('miss', 0.703, 0.5, 0.5),
+    ('shuffle_dyck', 'opens'): ('miss', 0.875, 0.428, 0.428),
+    ('shuffle_dyck', 'bools_close'): ('miss', 0.703, 0.5, 0.5),
+    ('shuffle_dyck', 'closes'): ('miss', 0.875, 0.45, 0.45),
+    ('shuffle_dyck', 'all_zero'): ('miss', 0.973, 0.492, 0.492),
+    ('shuffle_dyck', 'last_zero'): ('miss', 0.984, 0.425, 0.425),
+    ('shuffle_dyck', 'any_negative'): ('miss', 0.031, 0.418, 0.418),
+    ('shuffle_dyck', 'has_neg'): ('miss', 0.695, 0.962, 0.962),
+    ('shuffle_dyck', 'not_has_neg'): ('miss', 0.938, 0.501, 0.501),
+    ('shuffle_dyck2', 'bools_open_()'): ('miss', 0.824, 0.396, 0.396),
+    ('shuffle_dyck2', 'opens_()'): ('miss', 0.34, 0.464, 0.464),
+    ('shuffle_dyck2', 'bools_close_()'): ('miss', 0.766, 0.075, 0.075),
+    ('shuffle_dyck2', 'closes_()'): ('miss', 0.828, 0.038, 0.038),
+    ('shuffle_dyck2', 'balance_()'): ('miss', 0.652, 0.658, 0.658),
+    ('shuffle_dyck2', 'map_14'): ('miss', 0.875, 0.513, 0.513),
+    ('shuffle_dyck2', 'bools_open_{}'): ('miss', 0.629, 0.286, 0.286),
+    ('shuffle_dyck2', 'opens_{}'): ('miss', 0.785, 0.301, 0.301),
+    ('shuffle_dyck2', 'bools_close_{}'): ('miss', 0.812, 0.139, 0.139),
+    ('shuffle_dyck2', 'closes_{}'): ('miss', 0.82, 0.025, 0.025),
+    ('shuffle_dyck2', 'balance_{}'): ('miss', 0.348, 0.21, 0.21),
+    ('shuffle_dyck2', 'map_22'): ('miss', 0.895, 0.483, 0.483),
+    ('shuffle_dyck2', 'all_zero'): ('miss', 0.988, 0.491, 0.491),
+    ('shuffle_dyck2', 'last_zero'): ('miss', 0.895, 0.336, 0.336),
+    ('shuffle_dyck2', 'map_26'): ('miss', 0.105, 0.046, 0.046),
+    ('shuffle_dyck2', 'map_27'): ('miss', 0.352, 0.006, 0.006),
+    ('shuffle_dyck2', 'sequence_map_28'): ('miss', 0.949, 0.367, 0.367),
+    ('shuffle_dyck2', 'any_negative'): ('miss', 0.41, 0.046, 0.046),
+    ('shuffle_dyck2', 'has_neg'): ('miss', 0.586, 0.405, 0.405),
+    ('shuffle_dyck2', 'not_has_neg'): ('illusion', 1.0, 0.509, 0.509),
 }
 
 
@@ -83,6 +119,6 @@ def test_das_on_the_tracr_library(name):
         elif known[0] == "illusion":
             assert s["illusion"], (v.name, s)
         elif known[0] == "miss":
-            assert s["iia"] < 0.98, f"{v.name} now reaches IIA {s['iia']}: update KNOWN"
+            assert s["iia"] < 0.99, f"{v.name} now reaches IIA {s['iia']}: update KNOWN"
         else:
             assert s["iia"] >= 0.98 and 0.9 <= s["overlap"] < 0.99, (v.name, s)
