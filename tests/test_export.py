@@ -77,11 +77,13 @@ def check_every_hook(c: Case, ids: np.ndarray) -> None:
     with torch.no_grad():
         logits, tl = c.exp.model.run_with_cache(torch.from_numpy(ids).long())
     tl = {k: v.numpy() for k, v in tl.items()}
-    # float32 scores carry a rounding error of about 1e-6 of their size; the softmax passes
-    # it on to the pattern and everything after it (dense rotated scores show it at ties)
+    # float32 scores carry a rounding error of about 1e-6 of their size, up to ~1e-5 for
+    # dense rotated scores summed in a different order (sort_freq rotated, d_model 63:
+    # 9.4e-4 in a pattern at max score ~200); the softmax passes it on to the pattern and
+    # everything after it (ties show it)
     scores = [np.abs(s[s > -1e29]).max(initial=0) for k, s in tl.items()
               if k.endswith("hook_attn_scores")]
-    tol = 2e-5 + 2e-6 * max(scores, default=0)
+    tol = 2e-5 + 1e-5 * max(scores, default=0)
     _close = partial(_close_at, tol=tol)
     # our capture cache uses TransformerLens's hook names and axis orders; TL pads heads,
     # head widths and MLP widths, so compare on our shape and check the padding is zero
