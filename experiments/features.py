@@ -195,6 +195,11 @@ def headline(rec: dict) -> float:
     return _mean([v.get(key) for v in rep["variables"] if v["present"]])
 
 
+def _present_mean(rec: dict, key: str) -> float:
+    """The mean of ``key`` over a cell's present (variable, site) scores."""
+    return _mean([v.get(key) for v in rec["report"]["variables"] if v["present"]])
+
+
 def _das_counts(rep: dict) -> dict:
     ident = [v for v in rep["variables"] if v.get("identifiable")]
     ok = lambda x, t: x is not None and not (isinstance(x, float) and math.isnan(x)) and x >= t
@@ -236,9 +241,9 @@ def _sae_table(recs: list[dict]) -> list[str]:
         if "error" in r:
             lines.append(f"| {r['program']} | {r['rung']} | error: {r['error']} |")
             continue
-        present = [v for v in r["report"]["variables"] if v["present"]]
-        lines.append(f"| {r['program']} | {r['rung']} | {len(present)} | " + " | ".join(
-            _f(_mean([v.get(k) for v in present])) for k in keys)
+        present = sum(v["present"] for v in r["report"]["variables"])
+        lines.append(f"| {r['program']} | {r['rung']} | {present} | " + " | ".join(
+            _f(_present_mean(r, k)) for k in keys)
             + f" | {r['config'].get('from', 'here')} | {r['seconds']:.0f} |")
     return lines
 
@@ -284,29 +289,6 @@ def _dla_table(recs: list[dict]) -> list[str]:
             f"{_f(s.get('auc_target'))} | {top['name']}"
             f"{' (writer)' if top['writes_output'] else ''} | "
             f"{_f(s['final_lens_accuracy'])} | `{first}` | {s['completeness']:.1e} |")
-    return lines
-
-
-def _generic_table(recs: list[dict]) -> list[str]:
-    keys: list[str] = []
-    for r in recs:
-        for v in r.get("report", {}).get("variables", []):
-            for k, x in v.items():
-                if k not in ("name", "site", "method", "present", "used", "stale", "notes") \
-                        and isinstance(x, int | float) and not isinstance(x, bool) \
-                        and k not in keys:
-                    keys.append(k)
-    keys = keys[:6]
-    lines = ["| program | rung | cells (present) | " + " | ".join(
-        f"mean {k} (present)" for k in keys) + " | s |",
-        "|---|---|---:|" + "---:|" * len(keys) + "---:|"]
-    for r in recs:
-        if "error" in r:
-            lines.append(f"| {r['program']} | {r['rung']} | error: {r['error']} |")
-            continue
-        present = [v for v in r["report"]["variables"] if v["present"]]
-        lines.append(f"| {r['program']} | {r['rung']} | {len(present)} | " + " | ".join(
-            _f(_mean([v.get(k) for v in present])) for k in keys) + f" | {r['seconds']:.1f} |")
     return lines
 
 
@@ -425,14 +407,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _per_rung(recs: list[dict]):
+    """``(rung, cells)`` for each rung with cells, leaving out failed cells."""
+    for rung in RUNGS:
+        rs = [r for r in recs if r["rung"] == rung and "error" not in r]
+        if rs:
+            yield rung, rs
+
+
 def _findings(by_method: dict) -> list[str]:
     """A few sentences computed from the cells: what holds on each rung."""
     out = ["## Findings", ""]
-    probe = [r for r in by_method.get("probe", []) if "error" not in r]
-    for rung in RUNGS:
-        rs = [r for r in probe if r["rung"] == rung]
-        if not rs:
-            continue
+    for rung, rs in _per_rung(by_method.get("probe", [])):
         present = [v for r in rs for v in r["report"]["variables"] if v["present"]]
         ok = sum(v["accuracy"] == 1.0 for v in present)
         worst = min(rs, key=lambda r: r["report"]["summary"]["present_mean_accuracy"])
@@ -443,11 +429,7 @@ def _findings(by_method: dict) -> list[str]:
                    f"accuracy 1.0 over {len(rs)} programs; lowest program mean "
                    f"{worst['report']['summary']['present_mean_accuracy']:.3f} "
                    f"({worst['program']}).")
-    dla = [r for r in by_method.get("dla", []) if "error" not in r]
-    for rung in RUNGS:
-        rs = [r for r in dla if r["rung"] == rung]
-        if not rs:
-            continue
+    for rung, rs in _per_rung(by_method.get("dla", [])):
         s = [r["report"]["summary"] for r in rs]
         perfect = sum(x["auc"] == 1.0 for x in s)
         cen = sum((x.get("auc_centered") or 0) == 1.0 for x in s)
@@ -456,28 +438,17 @@ def _findings(by_method: dict) -> list[str]:
                    f"{perfect} of {len(rs)} programs by rms contribution, {cen} of {len(rs)} "
                    f"by the centered contribution"
                    + (f"; missed: {', '.join(miss)}" if miss else "") + ".")
-    das = [r for r in by_method.get("das", []) if "error" not in r]
-    for rung in RUNGS:
-        rs = [_das_counts(r["report"]) for r in das if r["rung"] == rung]
-        if not rs:
-            continue
+    for rung, cells in _per_rung(by_method.get("das", [])):
+        rs = [_das_counts(r["report"]) for r in cells]
         tot = {k: sum(c[k] for c in rs) for k in ("identifiable", "iia_1", "overlap_099",
                                                   "both", "read_099", "illusions")}
         out.append(f"- DAS, {rung}: {len(rs)} programs, {tot['identifiable']} identifiable "
                    f"(variable, site) cells; IIA 1.0 on {tot['iia_1']}, overlap >= 0.99 on "
                    f"{tot['overlap_099']}, both on {tot['both']} (read overlap >= 0.99: "
                    f"{tot['read_099']}; flagged illusions: {tot['illusions']}).")
-    sae = [r for r in by_method.get("sae", []) if "error" not in r]
-    for rung in RUNGS:
-        rs = [r for r in sae if r["rung"] == rung]
-        if not rs:
-            continue
-        mcc = [_mean([v.get("mcc") for v in r["report"]["variables"] if v["present"]])
-               for r in rs]
-        rnd = [_mean([v.get("random_mcc") for v in r["report"]["variables"] if v["present"]])
-               for r in rs]
-        neu = [_mean([v.get("neuron_mcc") for v in r["report"]["variables"] if v["present"]])
-               for r in rs]
+    for rung, rs in _per_rung(by_method.get("sae", [])):
+        mcc, rnd, neu = ([_present_mean(r, k) for r in rs]
+                         for k in ("mcc", "random_mcc", "neuron_mcc"))
         out.append(f"- SAE, {rung}: {len(rs)} programs, mean MCC per program "
                    f"{np.nanmin(mcc):.2f}-{np.nanmax(mcc):.2f} (random dictionary "
                    f"{np.nanmin(rnd):.2f}-{np.nanmax(rnd):.2f}, residual axes as neurons "
@@ -545,7 +516,8 @@ def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, pa
             "",
             "DLA: each component's direct contribution to the read-out (its output times "
             "the unembedding), ranked by its rms norm over positions and scored against the "
-            "components with a structural edge into `output`; *centered*: the same with "
+            "planted output writers (the structural edges into `output` that carry a "
+            "variable); *centered*: the same with "
             "each contribution's mean over positions removed; *target*: the true value's "
             "column minus the mean column (a number: covariance with the true value). "
             "Logit lens: each residual "
@@ -585,10 +557,6 @@ def write_markdown(recs, methods, names, rungs, compressed, args, wall, pngs, pa
             *_das_table(by_method["das"]),
             "",
         ]
-    for m in methods:
-        if m in ("probe", "dla", "sae", "das"):
-            continue
-        lines += [f"## {m}", "", *_generic_table(by_method[m]), ""]
     path.write_text("\n".join(lines))
 
 
